@@ -1,0 +1,5 @@
+"""``python -m emotag`` runs the CLI."""
+
+from emotag.cli import main
+
+main()

@@ -1,0 +1,71 @@
+"""The contract between the pipeline and any emotion model.
+
+A model receives :class:`Segment` batches (cue text without markup, the cue's 16 kHz mono waveform, and the
+text of the previous cues for conversational context) and returns one :class:`Prediction` per segment:
+the fused :class:`~emotag.timeline.Emotion`, the per-modality evidence it was fused from, and a
+voice/words mismatch score. Models are registered by name (see :mod:`emotag.models`), loaded lazily, and
+import torch only inside their own modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from emotag.timeline import Emotion
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+#: Sample rate of every waveform handed to a model.
+SAMPLE_RATE = 16000
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """What a model sees of one cue.
+
+    Attributes:
+        text: the cue text without markup (may be empty).
+        audio: float32 mono waveform at :data:`SAMPLE_RATE`, or ``None`` when there is none.
+        context: plain text of the preceding cues of the same file, oldest first (may be empty).
+    """
+
+    text: str
+    audio: npt.NDArray[np.float32] | None = None
+    context: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """A model's answer for one segment.
+
+    Attributes:
+        emotion: the fused emotion.
+        text: text-only evidence, ``None`` if the text branch did not run (no text, or audio-only mode).
+        audio: audio-only evidence, ``None`` if the audio branch did not run.
+        mismatch: disagreement between voice and words in [0, 1].
+        mismatched: whether ``mismatch`` passed the model's calibrated threshold.
+    """
+
+    emotion: Emotion
+    text: Emotion | None = None
+    audio: Emotion | None = None
+    mismatch: float = 0.0
+    mismatched: bool = False
+
+
+@runtime_checkable
+class EmotionModel(Protocol):
+    """What the pipeline needs of a model."""
+
+    @property
+    def name(self) -> str:
+        """A short identifier written into every output (``emotag-default-1``)."""
+        ...
+
+    def predict(self, segments: Sequence[Segment]) -> list[Prediction]:
+        """Score a batch of segments; returns one prediction per segment, in order."""
+        ...
