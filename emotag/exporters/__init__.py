@@ -49,7 +49,7 @@ from emotag.timecode import (
     tc_is_drop,
     tc_to_frames,
 )
-from emotag.timeline import TaggedCue, Track
+from emotag.timeline import Media, TaggedCue, Track
 
 __all__ = [
     "BUILTINS",
@@ -600,3 +600,21 @@ def export_many(
     for raw_path, fmt in targets:
         rendered.append((Path(raw_path), render(track, fmt or infer_format(raw_path), options)))
     return write_all(rendered, force=force)
+
+
+def preflight(media: Media, formats: Iterable[str], options: ExportOptions | None = None) -> None:
+    """Check, before any model runs, that every format can be exported for this media.
+
+    Resolves each format's exporter (unknown names fail here) and, for frame-based formats, the frame rate,
+    drop-frame mode and start timecodes against the probed media, so ``emotag tag x.wav --export edl``
+    fails in a second instead of after scoring the whole file.
+
+    Raises:
+        UnknownExporterError: a format is not registered.
+        ExportError: a frame-based format without a frame rate, or inconsistent timecode options.
+    """
+    options = options or ExportOptions()
+    empty = Track(media=media, cues=(), model="", source="")
+    for fmt in formats:
+        if get_exporter(fmt).frame_based:
+            timing(empty, options, fmt)

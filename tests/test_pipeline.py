@@ -1,0 +1,104 @@
+"""tag()/score()/segments(): the orchestration, on real generated media with a keyword model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import emotag
+from emotag.errors import InputError, SubtitleError
+from emotag.models.base import SAMPLE_RATE
+from emotag.pipeline import MIN_AUDIO_MS, PAD_MS, TagOptions, score, segments, slice_audio
+from emotag.timeline import Cue
+from tests.conftest import KeywordModel
+
+
+def test_tag_reads_sidecar_and_scores_every_cue(talk: Path, speech_media, keyword_model: KeywordModel) -> None:
+    _, cues = speech_media
+    track = emotag.tag(talk, model=keyword_model)
+
+    assert track.source.startswith("sidecar:")
+    assert track.model == "keyword-test-model"
+    assert [(tc.start_ms, tc.end_ms, tc.cue.text) for tc in track] == cues
+    assert [tc.label for tc in track] == ["joy", "anger", "neutral"]
+    assert track.media.fps is not None and track.media.has_video
+    assert abs(track.media.duration_ms - (cues[-1][1] + 300)) < 150
+    # every cue's audio slice holds that cue's speech (loud) with the padding around it
+    for seg, (start, end, _) in zip(keyword_model.seen, cues, strict=True):
+        assert seg.audio is not None
+        assert abs(len(seg.audio) - (end - start + 2 * PAD_MS) * SAMPLE_RATE / 1000) <= 2
+        assert float(np.sqrt(np.mean(seg.audio**2))) > 0.02
+    # the joyful words with a lively voice are flagged as a mismatch by this model
+    assert track.cues[0].mismatched and not track.cues[2].mismatched
+
+
+def test_context_is_previous_cues_text(talk: Path, keyword_model: KeywordModel) -> None:
+    emotag.tag(talk, model=keyword_model, context=1)
+    contexts = [seg.context for seg in keyword_model.seen]
+    assert contexts[0] == ()
+    assert contexts[1] == ("I am so happy today, this is wonderful.",)
+    assert contexts[2] == ("I hate this, get out of my house.",)
+
+
+def test_explicit_subs_win_over_sidecar(tmp_path: Path, talk: Path, keyword_model: KeywordModel) -> None:
+    other = tmp_path / "other.srt"
+    other.write_text("1\n00:00:00,300 --> 00:00:01,000\nI miss you\n", encoding="utf-8")
+    track = emotag.tag(talk, model=keyword_model, options=TagOptions(subs=str(other)))
+    assert track.source.startswith("file:")
+    assert [tc.label for tc in track] == ["sadness"]
+
+
+def test_no_subtitles_and_no_asr_is_a_clear_error(tmp_path: Path, speech_media, keyword_model) -> None:
+    src, _ = speech_media
+    bare = tmp_path / "bare.mp4"
+    bare.write_bytes(src.read_bytes())
+    with pytest.raises(SubtitleError, match="bare.mp4"):
+        emotag.tag(bare, model=keyword_model, asr="none")
+
+
+@pytest.mark.parametrize("make", ["missing", "directory"])
+def test_bad_input_paths(tmp_path: Path, make: str, keyword_model: KeywordModel) -> None:
+    target = tmp_path / "x.mp4"
+    if make == "directory":
+        target.mkdir()
+    with pytest.raises(InputError, match="x.mp4"):
+        emotag.tag(target, model=keyword_model)
+    assert keyword_model.seen == []
+
+
+def test_unknown_option_is_a_type_error(talk: Path, keyword_model: KeywordModel) -> None:
+    with pytest.raises(TypeError, match="bogus"):
+        emotag.tag(talk, model=keyword_model, bogus=1)
+
+
+def test_wild_cues_overlapping_zero_length_and_past_the_end(keyword_model: KeywordModel) -> None:
+    audio = np.zeros(SAMPLE_RATE * 3, dtype=np.float32)
+    audio[SAMPLE_RATE : 2 * SAMPLE_RATE] = 0.3  # one loud second
+    cues = [
+        Cue(1, 900, 2100, "first speaker, happy"),
+        Cue(2, 1000, 2000, "second speaker overlaps"),
+        Cue(3, 1500, 1500, "zero length"),
+        Cue(4, 5000, 6000, "after the end of the audio"),
+    ]
+    tagged = list(score(cues, audio, keyword_model, batch_size=3))
+    assert [tc.cue.index for tc in tagged] == [1, 2, 3, 4]
+    segs = keyword_model.seen
+    assert segs[0].audio is not None and segs[1].audio is not None
+    assert segs[2].audio is not None and len(segs[2].audio) == MIN_AUDIO_MS * SAMPLE_RATE // 1000
+    assert segs[3].audio is None and tagged[3].audio is None
+    assert tagged[0].label == "joy" and tagged[1].label == "neutral"
+
+
+def test_segments_text_only_and_markup_stripped() -> None:
+    cues = [Cue(1, 0, 1000, "<i>Hello</i> {\\an8}there"), Cue(2, 1000, 2000, "")]
+    segs = segments(cues, None, context=2)
+    assert segs[0].text == "Hello there" and segs[0].audio is None
+    assert segs[1].context == ("Hello there",)
+
+
+def test_slice_audio_clamps_to_the_file() -> None:
+    audio = np.ones(SAMPLE_RATE, dtype=np.float32)
+    piece = slice_audio(audio, 0, 900)
+    assert piece is not None and len(piece) == SAMPLE_RATE  # start padding clamped at 0, end at the file end
