@@ -188,7 +188,9 @@ def _export_decorator() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 @click.option("--model", "model", help="Emotion model: a directory from 'emotag train' or a registered name.")
 @click.option("--text-model", help="Hugging Face id or directory replacing the text branch.")
 @click.option("--audio-model", help="Hugging Face id or directory replacing the audio branch.")
-@click.option("--fusion", type=click.Choice(["early", "late", "hybrid"]), help="Fusion method (default: the model's).")
+@click.option(
+    "--fusion", type=click.Choice(["early", "late", "hybrid"]), help="Fusion method (default: the model's)."
+)
 @click.option(
     "--modality",
     type=click.Choice(["both", "text", "audio"]),
@@ -196,7 +198,9 @@ def _export_decorator() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     show_default=True,
     help="Score from voice and words, or one of them alone.",
 )
-@click.option("--context", type=int, default=2, show_default=True, help="Previous cues the text branch reads.")
+@click.option(
+    "--context", type=int, default=2, show_default=True, help="Previous cues the text branch reads."
+)
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Cues per model call.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @_export_decorator()
@@ -266,7 +270,9 @@ def tag_command(
     failures: list[tuple[Path, EmotagError]] = []
     for path in media:
         try:
-            _tag_one(path, opts, get_model, formats, export_opts, out_dir, to_stdout, force, quiet, len(media))
+            _tag_one(
+                path, opts, get_model, formats, export_opts, out_dir, to_stdout, force, quiet, len(media)
+            )
         except EmotagError as exc:
             if ctx.find_root().obj.get("debug"):
                 raise
@@ -275,7 +281,10 @@ def tag_command(
     if failures:
         if len(media) > 1 and not quiet:
             names = ", ".join(str(p) for p, _ in failures)
-            click.echo(f"emotag: {len(media) - len(failures)} of {len(media)} files tagged; failed: {names}", err=True)
+            click.echo(
+                f"emotag: {len(media) - len(failures)} of {len(media)} files tagged; failed: {names}",
+                err=True,
+            )
         ctx.exit(failures[0][1].exit_code)
 
 

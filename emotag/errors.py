@@ -9,7 +9,7 @@ Hierarchy::
     ├── OutputExistsError            an output file exists and ``force`` was not given
     ├── OutputError                  an output cannot be written (directory missing or read-only)
     ├── UnknownExporterError         an export format name is not registered
-    ├── ExportError                  an export request cannot be met (e.g. no frame rate for a frame-based format)
+    ├── ExportError                  an export cannot be made as asked (e.g. no frame rate for a frame format)
     ├── UnknownModelError            a model name or directory cannot be resolved
     ├── ModelError                   a model failed to load or its weights fail verification
     ├── MissingDependencyError       an optional package is needed (says which extra to install)

@@ -1,4 +1,4 @@
-"""``tag()``: the one place that orchestrates media → cues → evidence → fusion → :class:`~emotag.timeline.Track`.
+"""``tag()``: the one place that orchestrates media → cues → evidence → fusion → a tagged track.
 
 Each stage is a plain function of plain data, called once, in order:
 
@@ -14,11 +14,13 @@ hook idea), warnings into ``Track.warnings``.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from typing import TYPE_CHECKING
 
+from emotag.errors import ModelError
 from emotag.models.base import SAMPLE_RATE, EmotionModel, Prediction, Segment
 from emotag.timeline import Cue, TaggedCue, Track
 
@@ -139,8 +141,10 @@ def tag(
             progress=progress,
         )
     )
+    # The decoded length is exact; ffprobe's container duration includes MP3/AAC encoder padding.
+    media_info = dataclasses.replace(probed.media, duration_ms=len(audio) * 1000 // SAMPLE_RATE)
     return Track(
-        media=probed.media,
+        media=media_info,
         cues=tuple(tagged),
         model=emotion_model.name,
         source=found.source,
@@ -178,9 +182,9 @@ def score(
         batch = segs[start : start + batch_size]
         predictions = model.predict(batch)
         if len(predictions) != len(batch):
-            from emotag.errors import ModelError
-
-            raise ModelError(f"model {model.name!r} returned {len(predictions)} results for {len(batch)} cues")
+            raise ModelError(
+                f"model {model.name!r} returned {len(predictions)} results for {len(batch)} cues"
+            )
         for cue, pred in zip(cues[start : start + batch_size], predictions, strict=True):
             yield _tagged(cue, pred)
         if progress:
@@ -251,8 +255,6 @@ def _resolve_model(
 
 
 def _merge_options(options: TagOptions | None, overrides: dict[str, object]) -> TagOptions:
-    import dataclasses
-
     opts = options or TagOptions()
     fields = {f.name for f in dataclasses.fields(TagOptions)}
     unknown = set(overrides) - fields

@@ -27,10 +27,16 @@ GAP_S = 0.6
 #: (text, espeak-ng arguments): pitch -p 0-99, speed -s words/min, amplitude -a 0-200.
 LINES: list[tuple[str, list[str]]] = [
     ("Thanks for coming in today. Let's start with the project.", ["-p", "45", "-s", "160"]),
-    ("We won the award! I can't believe it, this is the best day ever!", ["-p", "80", "-s", "190", "-a", "170"]),
+    (
+        "We won the award! I can't believe it, this is the best day ever!",
+        ["-p", "80", "-s", "190", "-a", "170"],
+    ),
     ("But then the funding was cut, and I lost my whole team.", ["-p", "25", "-s", "115", "-a", "70"]),
     ("I miss them so much. Nothing has felt right since.", ["-p", "20", "-s", "105", "-a", "60"]),
-    ("And the people who did it never even apologised! It's outrageous!", ["-p", "40", "-s", "200", "-a", "200"]),
+    (
+        "And the people who did it never even apologised! It's outrageous!",
+        ["-p", "40", "-s", "200", "-a", "200"],
+    ),
     ("Wait, what? You're telling me they want us back?", ["-p", "85", "-s", "175", "-a", "150"]),
     ("Oh, great. Another meeting. Just what I needed.", ["-p", "80", "-s", "185", "-a", "170"]),
     ("Honestly, the thought of going back there terrifies me.", ["-p", "70", "-s", "210", "-a", "90"]),

@@ -59,7 +59,9 @@ class KeywordModel:
                 rms = float(np.sqrt(np.mean(np.square(seg.audio)))) if seg.audio.size else 0.0
                 audio = one_hot("neutral" if rms < 0.01 else "surprise", 0.5)
             fused = text or audio or one_hot("neutral", 1 / len(LABELS))
-            mismatch = 0.9 if (text_label == "joy" and audio is not None and audio.label != "neutral") else 0.1
+            mismatch = (
+                0.9 if (text_label == "joy" and audio is not None and audio.label != "neutral") else 0.1
+            )
             out.append(Prediction(fused, text, audio, mismatch, mismatch > 0.5))
         return out
 
@@ -76,7 +78,9 @@ def tools() -> None:
 
 
 @pytest.fixture(scope="session")
-def speech_media(tmp_path_factory: pytest.TempPathFactory, tools: None) -> tuple[Path, list[tuple[int, int, str]]]:
+def speech_media(
+    tmp_path_factory: pytest.TempPathFactory, tools: None
+) -> tuple[Path, list[tuple[int, int, str]]]:
     """An mp4 with three spoken lines and its cues (start_ms, end_ms, text), built once per session."""
     root = tmp_path_factory.mktemp("speech")
     cues = mediagen.concat_speech(SPEECH_LINES, root / "speech.wav", gap_s=0.5)

@@ -46,7 +46,9 @@ def test_tag_writes_srt_and_json_beside_the_media(runner: CliRunner, talk: Path,
 def test_output_dir_and_export_formats(runner: CliRunner, talk: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     out.mkdir()
-    result = runner.invoke(cli, ["-q", "tag", str(talk), "-o", str(out), "--export", "srt,resolve-edl,audacity"])
+    result = runner.invoke(
+        cli, ["-q", "tag", str(talk), "-o", str(out), "--export", "srt,resolve-edl,audacity"]
+    )
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == sorted(
         ["talk.emotag.srt", "talk.emotag.resolve.edl", "talk.emotag.audacity.txt"]
@@ -142,7 +144,8 @@ def test_help_does_not_import_torch() -> None:
         "from emotag.cli import cli\n"
         "r = CliRunner().invoke(cli, ['--help'])\n"
         "assert r.exit_code == 0 and 'tag' in r.output, r.output\n"
-        "heavy = [m for m in ('torch', 'transformers', 'numpy', 'faster_whisper', 'whisper') if m in sys.modules]\n"
+        "names = ('torch', 'transformers', 'numpy', 'faster_whisper', 'whisper')\n"
+        "heavy = [m for m in names if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)

@@ -15,7 +15,9 @@ from emotag.timeline import Cue
 from tests.conftest import KeywordModel
 
 
-def test_tag_reads_sidecar_and_scores_every_cue(talk: Path, speech_media, keyword_model: KeywordModel) -> None:
+def test_tag_reads_sidecar_and_scores_every_cue(
+    talk: Path, speech_media, keyword_model: KeywordModel
+) -> None:
     _, cues = speech_media
     track = emotag.tag(talk, model=keyword_model)
 

@@ -1,0 +1,56 @@
+"""The real embedded model end to end on the bundled sample (espeak-ng speech + sidecar SRT): slow."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from emotag.cli import cli
+from emotag.timeline import LABELS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory, tools: None) -> Path:
+    sys.path.insert(0, str(ROOT / "samples"))
+    try:
+        import make_sample
+    finally:
+        sys.path.pop(0)
+    return make_sample.build(tmp_path_factory.mktemp("sample"))
+
+
+@pytest.mark.slow
+def test_real_model_tags_the_sample(sample: Path) -> None:
+    result = CliRunner().invoke(cli, ["-q", "tag", str(sample), "--export", "srt,json,resolve-edl,fcpxml"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(sample.with_name("interview.emotag.json").read_text(encoding="utf-8"))
+    cues = data["cues"]
+    assert len(cues) == 9 and data["source"].startswith("sidecar:")
+    for cue in cues:
+        assert set(cue["probs"]) == set(LABELS)
+        assert math.isclose(sum(cue["probs"].values()), 1.0, abs_tol=1e-4)
+        assert -1 <= cue["valence"] <= 1 and -1 <= cue["arousal"] <= 1
+        assert cue["text_evidence"] is not None and cue["audio_evidence"] is not None
+        assert 0 <= cue["mismatch"] <= 1
+    by_text = {c["text"]: c for c in cues}
+    # the words of these lines leave no doubt; the text branch alone must read them right
+    assert (
+        by_text["We won the award! I can't believe it, this is the best day ever!"]["text_evidence"]["label"]
+        == "joy"
+    )
+    assert (
+        by_text["I miss them so much. Nothing has felt right since."]["text_evidence"]["label"] == "sadness"
+    )
+    # the fused result is positive for the joyful line and negative for the sad one
+    assert by_text["We won the award! I can't believe it, this is the best day ever!"]["valence"] > 0
+    assert by_text["I miss them so much. Nothing has felt right since."]["valence"] < 0
+    srt_text = sample.with_name("interview.emotag.srt").read_text(encoding="utf-8")
+    assert srt_text.count(" --> ") == 9
+    assert "|C:ResolveColor" in sample.with_name("interview.emotag.resolve.edl").read_text(encoding="utf-8")
