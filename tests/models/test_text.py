@@ -1,0 +1,225 @@
+"""Text branch: user-supplied Hugging Face models (tiny, built here), training, loading, the real model.
+
+Tiny random BERTs are built from a config and a hand-written vocab and saved with ``save_pretrained``, so
+every code path that a hub model would take runs here without a download.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from emotag.errors import ModelError, UnknownModelError
+from emotag.timeline import LABELS
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from emotag.models.text import (  # noqa: E402
+    ENCODER_SHA256,
+    TextBranch,
+    load_text_branch,
+    map_foreign_labels,
+    read_section,
+    verify_weights,
+)
+
+WORDS = (
+    "i am so happy this is wonderful hate you get out miss her much can't stop crying the meeting at noon on "
+    "friday love great angry sad afraid wow what a day ! , . ' ? hi there do believe it"
+).split()
+DEFAULT_DIR = Path(__file__).resolve().parents[2] / "emotag" / "models" / "default"
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def _tokenizer(tmp: Path) -> Any:
+    # transformers 5 folded BertTokenizerFast into BertTokenizer (tokenizers-backed); 4.x has both.
+    tok_cls = getattr(transformers, "BertTokenizerFast", None) or transformers.BertTokenizer
+    vocab = tmp / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *dict.fromkeys(WORDS)]) + "\n")
+    return tok_cls(vocab_file=str(vocab), do_lower_case=True)
+
+
+def _config(n_vocab: int, **kw: Any) -> Any:
+    from transformers import BertConfig
+
+    return BertConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        vocab_size=n_vocab,
+        max_position_embeddings=128,
+        **kw,
+    )
+
+
+def tiny_classifier(tmp: Path, id2label: dict[int, str]) -> Path:
+    from transformers import BertForSequenceClassification
+
+    torch.manual_seed(0)
+    tok = _tokenizer(tmp)
+    cfg = _config(
+        len(tok), num_labels=len(id2label), id2label=id2label, label2id={v: k for k, v in id2label.items()}
+    )
+    out = tmp / "clf"
+    BertForSequenceClassification(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def tiny_encoder(tmp: Path) -> Path:
+    from transformers import BertModel
+
+    torch.manual_seed(0)
+    tok = _tokenizer(tmp)
+    out = tmp / "enc"
+    BertModel(_config(len(tok))).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+def test_classifier_labels_are_mapped(tmp_path):
+    path = tiny_classifier(tmp_path, {0: "happy", 1: "angry", 2: "sad", 3: "other"})
+    branch = load_text_branch(str(path), tmp_path / "unused")
+    out = branch.infer(["i am so happy", "", "i hate you get out"], [["hi there"], [], []])
+    assert out.probs.shape == (3, len(LABELS)) and out.probs.dtype == np.float32
+    np.testing.assert_allclose(out.probs.sum(axis=1), 1.0, atol=1e-5)
+    mapped = [LABELS.index(x) for x in ("joy", "anger", "sadness", "neutral")]
+    unmapped = [i for i in range(len(LABELS)) if i not in mapped]
+    assert np.all(out.probs[:, unmapped] == 0)
+    assert out.probs[1, LABELS.index("neutral")] == 1.0 and out.evidence[1] == 0.0  # empty text
+    assert out.embedding.shape == (3, 32) == (3, branch.embedding_dim)
+    assert np.all(np.abs(out.valence) <= 1) and np.all(np.abs(out.arousal) <= 1)
+    assert np.all((out.evidence >= 0) & (out.evidence <= 1))
+
+
+def test_label_synonyms_and_sentiment_spread():
+    m = map_foreign_labels({0: "Joy", 1: "LOVE", 2: "nervousness", 3: "amazement", 4: "grief", 5: "unmapped"})
+    assert [LABELS[i] for i in m.argmax(axis=1)[:5]] == ["joy", "joy", "fear", "surprise", "sadness"]
+    assert not m[5].any()
+    s = map_foreign_labels({0: "negative", 1: "neutral", 2: "positive"})
+    np.testing.assert_allclose(s.sum(axis=1), 1.0)
+    assert s[2, LABELS.index("joy")] == 1.0 and s[0, LABELS.index("joy")] == 0.0
+    assert s[0, LABELS.index("anger")] > 0 and s[0, LABELS.index("sadness")] > 0
+    with pytest.raises(ModelError, match="maps onto"):
+        map_foreign_labels({0: "LABEL_0x", 1: "banana"})
+
+
+def test_sentiment_classifier_drops_nothing_and_renormalises(tmp_path):
+    path = tiny_classifier(tmp_path, {0: "negative", 1: "positive", 2: "toxic"})
+    out = load_text_branch(str(path), tmp_path).infer(["i love this", "what a day"])
+    np.testing.assert_allclose(out.probs.sum(axis=1), 1.0, atol=1e-5)
+    assert np.all(out.probs[:, [LABELS.index("surprise"), LABELS.index("neutral")]] == 0)
+
+
+def test_bare_encoder_needs_a_trained_head(tmp_path):
+    path = tiny_encoder(tmp_path)
+    with pytest.raises(ModelError, match="emotag train --text-encoder"):
+        load_text_branch(str(path), tmp_path)
+
+
+def test_unknown_hub_id_offline_is_a_one_line_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(UnknownModelError, match="HF_HUB_OFFLINE") as err:
+        load_text_branch("nobody-here/no-such-emotion-model", tmp_path)
+    assert "\n" not in str(err.value)
+
+
+def test_checksum_mismatch_is_a_model_error(tmp_path):
+    f = tmp_path / "model.safetensors"
+    f.write_bytes(b"not the encoder")
+    with pytest.raises(ModelError, match="does not match"):
+        verify_weights(f, ENCODER_SHA256)
+
+
+def test_train_head_on_user_encoder_then_load(tmp_path):
+    """`train_text(encoder=SPEC)` on a tiny corpus: weights + config written, reloadable, seeded."""
+    from emotag.training.text import TextTrainOptions, train_text
+    from tests.training.test_textdata import write_corpus
+
+    data = write_corpus(tmp_path / "data")
+    enc = tiny_encoder(tmp_path)
+    opts = TextTrainOptions(
+        train_layers=1, head_hidden=16, epochs=2, batch_size=8, threads=1, use_context=True
+    )
+    reports = []
+    for run in ("a", "b"):
+        reports.append(train_text(data, tmp_path / run, seed=3, encoder=str(enc), options=opts))
+    from safetensors.torch import load_file
+
+    a, b = (load_file(str(tmp_path / run / "text.safetensors")) for run in ("a", "b"))
+    assert sorted(a) == sorted(b) and all(torch.equal(a[k], b[k]) for k in a)  # same seed, same weights
+    rep = reports[0]
+    assert rep["temperature"] > 0 and set(rep) >= {"meld_dev", "emorynlp_test", "goemotions_test", "history"}
+    assert set(rep["meld_dev"]) == {"context", "no_context"}
+    section = read_section(tmp_path / "a")
+    assert section["encoder"] == str(enc) and section["train_layers"] == 1
+    # the other sections of config.json survive a retrain
+    cfg_path = tmp_path / "a" / "config.json"
+    cfg = json.loads(cfg_path.read_text())
+    cfg["fusion"] = {"method": "late"}
+    cfg_path.write_text(json.dumps(cfg))
+    train_text(data, tmp_path / "a", seed=3, encoder=str(enc), options=opts, evaluate_reports=False)
+    assert json.loads(cfg_path.read_text())["fusion"] == {"method": "late"}
+
+    branch = load_text_branch(str(tmp_path / "a"), tmp_path)
+    assert isinstance(branch, TextBranch)
+    out = branch.infer(["i am so happy", "   ", "i hate you"], [["hi there"], [], ["what a day"]])
+    assert out.probs.shape == (3, 7) and out.embedding.shape == (3, 32)
+    np.testing.assert_allclose(out.probs.sum(axis=1), 1.0, atol=1e-5)
+    assert out.evidence[1] == 0.0 and out.evidence[0] > 0
+    # a cue without context is encoded alike whether or not it is batched with cues that have one
+    alone = branch.infer(["i hate you"])
+    mixed = branch.infer(["i hate you", "i am so happy"], [[], ["hi there"]])
+    np.testing.assert_allclose(mixed.probs[0], alone.probs[0], atol=1e-5)
+    with pytest.raises(ValueError, match="contexts"):
+        branch.infer(["a", "b"], [[]])
+
+
+def test_broken_weights_are_a_model_error(tmp_path):
+    from emotag.training.text import TextTrainOptions, train_text
+    from tests.training.test_textdata import write_corpus
+
+    data = write_corpus(tmp_path / "data")
+    enc = tiny_encoder(tmp_path)
+    opts = TextTrainOptions(train_layers=1, head_hidden=16, epochs=1, batch_size=8, threads=1)
+    train_text(data, tmp_path / "m", seed=0, encoder=str(enc), options=opts, evaluate_reports=False)
+    (tmp_path / "m" / "text.safetensors").write_bytes(b"garbage")
+    with pytest.raises(ModelError, match="text.safetensors"):
+        TextBranch.from_dir(tmp_path / "m")
+    shutil.rmtree(tmp_path / "m")
+    with pytest.raises(ModelError):
+        TextBranch.from_dir(tmp_path / "m")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (DEFAULT_DIR / "text.safetensors").is_file(), reason="packaged text weights not trained yet"
+)
+def test_packaged_branch_on_clear_sentences():
+    branch = load_text_branch(None, DEFAULT_DIR)
+    texts = [
+        "I am so happy, this is wonderful!",
+        "I hate you, get out!",
+        "I miss her so much, I can't stop crying.",
+        "The meeting is at noon on Friday.",
+        "",
+    ]
+    out = branch.infer(texts)
+    top = [LABELS[i] for i in out.probs.argmax(axis=1)]
+    assert top[:3] == ["joy", "anger", "sadness"]
+    np.testing.assert_allclose(out.probs.sum(axis=1), 1.0, atol=1e-5)
+    # calibration ordering: the clear cues are more confident and carry more evidence than the neutral one
+    conf = out.probs.max(axis=1)
+    assert min(conf[:3]) > out.probs[3, LABELS.index("joy")]
+    assert min(out.evidence[:3]) > out.evidence[3] and out.evidence[4] == 0.0
+    assert out.valence[0] > 0.3 > -0.3 > max(out.valence[1], out.valence[2])
+    assert out.arousal[1] > out.arousal[2]  # anger is more aroused than sadness
+    assert out.embedding.shape == (5, 384)
