@@ -1,0 +1,378 @@
+"""Audio features for the voice branch: normalised log-mel spectrograms, prosody, and a speech-evidence score.
+
+Why hand-written: torchaudio is not a dependency (it pins its own torch) and librosa would add numba and a
+slow import for three functions, so the STFT is ``torch.stft`` and the mel filterbank is
+``transformers.audio_utils.mel_filter_bank`` (Slaney scale, 64 bands, 50 Hz to 8 kHz). Everything is batched
+in torch over a padded ``(B, N)`` tensor with per-item lengths, so the whole feature pass for 32 five-second
+cues costs a few milliseconds on 2 CPU threads (measured: see ``emotag/models/audio.py``).
+
+Loudness does not matter by construction: the log-mel is z-scored per utterance over its active frames, and
+every energy feature of the prosody vector is relative to the utterance's loudest frame. Channel and codec
+robustness comes from training-time augmentation (:mod:`emotag.training.augment`), not from here.
+
+Prosody (:data:`PROSODY_NAMES`) is computed per utterance on 40 ms frames with a 20 ms hop: F0 by the
+normalised autocorrelation of a Hann-windowed frame divided by the window's own autocorrelation (Boersma
+1993), taking the shortest-lag local peak within 85 % of the best one to avoid octave errors; jitter,
+shimmer and HNR are frame-level approximations (Praat's are period-level), good enough as model inputs.
+
+Speech evidence (:func:`speech_evidence` inside :func:`prosody_and_evidence`) is 0 for digital silence,
+steady tones and broadband noise, close to 1 for speech: the product of a level gate, the share of voiced
+frames, the spread of frame energy (syllables come and go; a held tone does not) and low spectral flatness.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+    import torch
+
+#: Sample rate every feature assumes (the pipeline decodes at 16 kHz).
+SAMPLE_RATE = 16000
+#: Log-mel parameters: 25 ms Hann window, 10 ms hop, 512-point FFT, 64 Slaney mel bands.
+N_FFT = 512
+WIN_LENGTH = 400
+HOP_LENGTH = 160
+N_MELS = 64
+F_MIN = 50.0
+F_MAX = 8000.0
+#: Prosody frame analysis: 40 ms frames, 20 ms hop, F0 searched between 60 and 500 Hz.
+PROSODY_WIN = 640
+PROSODY_HOP = 320
+PROSODY_FFT = 1024
+F0_MIN = 60.0
+F0_MAX = 500.0
+#: Frames more than this many dB under the utterance's loudest frame count as pauses.
+ACTIVE_RANGE_DB = 35.0
+#: Frames quieter than this (dBFS of a full-scale float waveform) are never active.
+ABS_FLOOR_DB = -80.0
+
+#: The prosody vector, in order. ``st`` = semitones re 100 Hz; energies are dB re the loudest frame.
+PROSODY_NAMES: tuple[str, ...] = (
+    "f0_mean_st",
+    "f0_std_st",
+    "f0_range_st",
+    "f0_slope_st_per_s",
+    "voiced_ratio",
+    "energy_mean_db",
+    "energy_std_db",
+    "energy_range_db",
+    "energy_delta_db",
+    "rate_peaks_per_s",
+    "centroid_khz",
+    "tilt_db",
+    "flatness",
+    "jitter_st",
+    "shimmer_db",
+    "hnr_db",
+)
+N_PROSODY = len(PROSODY_NAMES)
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """Batched features of ``B`` waveforms.
+
+    Attributes:
+        mel: ``(B, N_MELS, T)`` float32 log-mel, z-scored per utterance, zero in padding.
+        mask: ``(B, T)`` bool, True on frames inside each waveform.
+        prosody: ``(B, N_PROSODY)`` float32 raw prosody (see :data:`PROSODY_NAMES`).
+        evidence: ``(B,)`` float32 speech presence in [0, 1].
+    """
+
+    mel: torch.Tensor
+    mask: torch.Tensor
+    prosody: torch.Tensor
+    evidence: torch.Tensor
+
+
+@functools.lru_cache(maxsize=1)
+def _mel_matrix() -> npt.NDArray[np.float32]:
+    from transformers.audio_utils import mel_filter_bank
+
+    m = mel_filter_bank(
+        num_frequency_bins=N_FFT // 2 + 1,
+        num_mel_filters=N_MELS,
+        min_frequency=F_MIN,
+        max_frequency=F_MAX,
+        sampling_rate=SAMPLE_RATE,
+        norm="slaney",
+        mel_scale="slaney",
+    )
+    return np.ascontiguousarray(m, dtype=np.float32)
+
+
+def pad_batch(
+    waveforms: Sequence[npt.NDArray[np.float32]], min_samples: int = PROSODY_WIN
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack 1-D waveforms into a zero-padded ``(B, N)`` tensor plus their lengths.
+
+    Args:
+        waveforms: float mono waveforms at 16 kHz (any length, even empty).
+        min_samples: pad every batch to at least this many samples so that one frame exists.
+
+    Returns:
+        ``(batch, lengths)``: float32 ``(B, N)`` and int64 ``(B,)`` (lengths at least 1).
+    """
+    import torch
+
+    lens = [int(np.asarray(w).reshape(-1).shape[0]) for w in waveforms]
+    # Always leave silent frames after the longest item, so that frame statistics that look at
+    # neighbours (the energy envelope's peaks) see the same thing alone as inside a longer batch.
+    n = max([min_samples, *lens]) + PROSODY_WIN + 2 * PROSODY_HOP
+    out = torch.zeros((len(waveforms), n), dtype=torch.float32)
+    for i, w in enumerate(waveforms):
+        arr = np.asarray(w, dtype=np.float32).reshape(-1)
+        if arr.size:
+            out[i, : arr.size] = torch.from_numpy(np.nan_to_num(arr, copy=False))
+    return out, torch.tensor([max(1, x) for x in lens], dtype=torch.int64)
+
+
+def log_mel(batch: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-utterance normalised log-mel spectrogram.
+
+    The log-mel is floored 80 dB under the utterance's loudest bin, then z-scored over the bins of frames
+    within 50 dB of the loudest frame, so that gain and the amount of surrounding silence do not change it.
+
+    Args:
+        batch: ``(B, N)`` float32 waveforms at 16 kHz, zero-padded.
+        lengths: ``(B,)`` valid samples per row.
+
+    Returns:
+        ``(mel, mask)``: ``(B, N_MELS, T)`` float32 (0 in padding) and ``(B, T)`` bool.
+    """
+    return log_mel_from_power(stft_power(batch), lengths)
+
+
+def stft_power(batch: torch.Tensor) -> torch.Tensor:
+    """``(B, N_FFT // 2 + 1, T)`` power spectrogram (25 ms Hann, 10 ms hop, centred, zero-padded)."""
+    import torch
+
+    window = torch.hann_window(WIN_LENGTH)
+    spec = torch.stft(
+        batch, N_FFT, HOP_LENGTH, WIN_LENGTH, window, center=True, pad_mode="constant", return_complex=True
+    )
+    return spec.real.square() + spec.imag.square()
+
+
+def log_mel_from_power(power: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`log_mel` from a :func:`stft_power` spectrogram."""
+    import torch
+
+    mel = torch.matmul(power.transpose(1, 2), torch.from_numpy(_mel_matrix())).transpose(1, 2)
+    logm = torch.log(mel + 1e-10)
+    t = logm.shape[-1]
+    frame_idx = torch.arange(t)
+    mask = (frame_idx[None, :] * HOP_LENGTH) < lengths[:, None]
+    neg = torch.finfo(logm.dtype).min
+    masked = logm.masked_fill(~mask[:, None, :], neg)
+    top = masked.amax(dim=(1, 2), keepdim=True)
+    logm = torch.maximum(logm, top - 80.0 * math.log(10.0) / 10.0)
+    frame_level = masked.amax(dim=1)  # (B, T) loudest bin per frame
+    active = mask & (frame_level > top[:, 0, :] - 50.0 * math.log(10.0) / 10.0)
+    w = active[:, None, :].to(logm.dtype).expand_as(logm)
+    count = w.sum(dim=(1, 2), keepdim=True).clamp_min(1.0)
+    mu = (logm * w).sum(dim=(1, 2), keepdim=True) / count
+    var = ((logm - mu).square() * w).sum(dim=(1, 2), keepdim=True) / count
+    out = (logm - mu) / var.sqrt().clamp_min(1e-3)
+    out = out.masked_fill(~mask[:, None, :], 0.0)
+    return out.contiguous(), mask
+
+
+def _masked_mean(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    mf = m.to(x.dtype)
+    return (x * mf).sum(-1) / mf.sum(-1).clamp_min(1.0)
+
+
+def _masked_std(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    mu = _masked_mean(x, m)
+    return _masked_mean((x - mu[:, None]).square(), m).sqrt()
+
+
+def _masked_quantile(x: torch.Tensor, m: torch.Tensor, q: float) -> torch.Tensor:
+    import torch
+
+    big = torch.where(m, x, torch.full_like(x, float("inf")))
+    srt, _ = big.sort(dim=-1)
+    n = m.sum(-1)
+    idx = ((n - 1).clamp_min(0).to(x.dtype) * q).round().long()
+    val = srt.gather(-1, idx[:, None])[:, 0]
+    return torch.where(n > 0, val, torch.zeros_like(val))
+
+
+def _pair_mask(m: torch.Tensor) -> torch.Tensor:
+    return m[:, 1:] & m[:, :-1]
+
+
+def prosody_and_evidence(
+    batch: torch.Tensor, lengths: torch.Tensor, power: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Prosody vector and speech evidence per utterance.
+
+    F0 runs on the waveform decimated to 8 kHz (40 ms frames, 20 ms hop, 512-point FFT: half the cost of
+    16 kHz, same F0 range); spectral centroid, tilt and flatness reuse the log-mel's STFT.
+
+    Args:
+        batch: ``(B, N)`` float32 waveforms at 16 kHz, zero-padded to at least :data:`PROSODY_WIN`.
+        lengths: ``(B,)`` valid samples per row.
+        power: the batch's :func:`stft_power`, if already computed.
+
+    Returns:
+        ``(prosody, evidence)``: ``(B, N_PROSODY)`` float32 and ``(B,)`` float32 in [0, 1].
+    """
+    import torch
+
+    if power is None:
+        power = stft_power(batch)
+    b = batch.shape[0]
+    sr8 = SAMPLE_RATE // 2
+    n2 = batch.shape[1] // 2 * 2
+    dec = 0.5 * (batch[:, 0:n2:2] + batch[:, 1:n2:2])
+    win_n, hop_n, fft_n = PROSODY_WIN // 2, PROSODY_HOP // 2, PROSODY_FFT // 2
+    frames = dec.unfold(-1, win_n, hop_n)  # (B, F, W)
+    nf = frames.shape[1]
+    starts = torch.arange(nf) * PROSODY_HOP
+    valid = (starts[None, :] + PROSODY_WIN // 2) < lengths[:, None]
+    valid[:, 0] = True
+    frames = frames - frames.mean(-1, keepdim=True)
+    edb = 10.0 * torch.log10(frames.square().mean(-1) + 1e-10)
+    maxdb = edb.masked_fill(~valid, -200.0).amax(-1)
+    active = valid & (edb > (maxdb[:, None] - ACTIVE_RANGE_DB)) & (edb > ABS_FLOOR_DB)
+
+    win = torch.hann_window(win_n, periodic=False)
+    spec = torch.fft.rfft(frames * win, n=fft_n)
+    ac = torch.fft.irfft(spec.real.square() + spec.imag.square(), n=fft_n)
+    wspec = torch.fft.rfft(win, n=fft_n)
+    wac = torch.fft.irfft(wspec.real.square() + wspec.imag.square(), n=fft_n)
+    lo = int(sr8 / F0_MAX)
+    hi = int(sr8 / F0_MIN)
+    nacf = ac[..., lo - 1 : hi + 2] / ac[..., :1].clamp_min(1e-12) / (wac[lo - 1 : hi + 2] / wac[0])
+    mid = nacf[..., 1:-1]
+    is_peak = (mid > nacf[..., :-2]) & (mid >= nacf[..., 2:])
+    best = mid.masked_fill(~is_peak, -1.0).amax(-1)
+    cand = is_peak & (mid >= 0.85 * best[..., None])
+    nl = mid.shape[-1]
+    first = (cand.to(torch.int64) * (nl - torch.arange(nl))).argmax(-1)  # smallest qualifying lag
+    idx = first + 1
+    y0 = nacf.gather(-1, (idx - 1)[..., None])[..., 0]
+    y1 = nacf.gather(-1, idx[..., None])[..., 0]
+    y2 = nacf.gather(-1, (idx + 1)[..., None])[..., 0]
+    den = y0 - 2 * y1 + y2
+    shift = torch.where(den.abs() > 1e-9, 0.5 * (y0 - y2) / den, torch.zeros_like(den)).clamp(-0.5, 0.5)
+    lag = (first + lo).to(batch.dtype) + shift
+    r = y1.clamp(0.0, 0.999)
+    st = 12.0 * torch.log2(sr8 / lag / 100.0)
+    voiced = active & (best > 0.5)
+    # Octave errors: drop voiced frames more than an octave away from the utterance's median F0.
+    med = _masked_quantile(st, voiced, 0.5)
+    voiced = voiced & ((st - med[:, None]).abs() < 12.0)
+
+    tsec = starts.to(batch.dtype) / SAMPLE_RATE
+    vcount = voiced.sum(-1)
+    f0_mean = _masked_mean(st, voiced)
+    f0_std = _masked_std(st, voiced)
+    f0_range = _masked_quantile(st, voiced, 0.9) - _masked_quantile(st, voiced, 0.1)
+    tmean = _masked_mean(tsec.expand(b, nf), voiced)
+    tc = tsec[None, :] - tmean[:, None]
+    vf = voiced.to(batch.dtype)
+    slope = (tc * (st - f0_mean[:, None]) * vf).sum(-1) / ((tc.square() * vf).sum(-1) + 1e-3)
+    acount = active.sum(-1).to(batch.dtype).clamp_min(1.0)
+    voiced_ratio = vcount.to(batch.dtype) / acount
+
+    rel = edb - maxdb[:, None]
+    e_mean = _masked_mean(rel, active)
+    e_std = _masked_std(rel, active)
+    e_range = _masked_quantile(rel, active, 0.9) - _masked_quantile(rel, active, 0.1)
+    e_delta = _masked_mean((rel[:, 1:] - rel[:, :-1]).abs(), _pair_mask(active))
+
+    # Speaking-rate proxy: peaks of the 100 ms-smoothed energy envelope per second of active speech.
+    env = torch.nn.functional.avg_pool1d(rel[:, None, :], 5, stride=1, padding=2, count_include_pad=False)[
+        :, 0
+    ]
+    pk = (env[:, 1:-1] > env[:, :-2]) & (env[:, 1:-1] >= env[:, 2:]) & active[:, 1:-1]
+    pk = pk & (env[:, 1:-1] > e_mean[:, None] - 3.0)
+    rate = pk.sum(-1).to(batch.dtype) / (acount * PROSODY_HOP / SAMPLE_RATE)
+
+    # Spectral shape from the 10 ms STFT, over frames within ACTIVE_RANGE_DB of the loudest one.
+    pw = power.transpose(1, 2)  # (B, T, K)
+    tn = pw.shape[1]
+    sdb = 10.0 * torch.log10(pw.sum(-1) + 1e-10)
+    smask = (torch.arange(tn)[None, :] * HOP_LENGTH) < lengths[:, None]
+    smax = sdb.masked_fill(~smask, -200.0).amax(-1)
+    sact = smask & (sdb > smax[:, None] - ACTIVE_RANGE_DB) & (sdb > smax[:, None].clamp_max(0.0) - 200.0)
+    freqs = torch.fft.rfftfreq(N_FFT, 1.0 / SAMPLE_RATE)
+    tot = pw.sum(-1).clamp_min(1e-12)
+    centroid = _masked_mean((pw * freqs).sum(-1) / tot / 1000.0, sact)
+    low = pw[..., (freqs >= 50) & (freqs < 1000)].sum(-1).clamp_min(1e-12)
+    midb = pw[..., (freqs >= 1000) & (freqs < 4000)].sum(-1).clamp_min(1e-12)
+    tilt = _masked_mean(10.0 * torch.log10(midb / low), sact)
+    band = pw[..., (freqs >= 50) & (freqs < 7000)] + 1e-12
+    flatness = _masked_mean(torch.exp(torch.log(band).mean(-1)) / band.mean(-1), sact)
+
+    pv = _pair_mask(voiced)
+    jitter = _masked_mean((st[:, 1:] - st[:, :-1]).abs(), pv)
+    shimmer = _masked_mean((edb[:, 1:] - edb[:, :-1]).abs(), pv)
+    hnr = _masked_mean(10.0 * torch.log10(r / (1.0 - r) + 1e-6), voiced)
+
+    pros = torch.stack(
+        [
+            f0_mean,
+            f0_std,
+            f0_range,
+            slope,
+            voiced_ratio,
+            e_mean,
+            e_std,
+            e_range,
+            e_delta,
+            rate,
+            centroid,
+            tilt,
+            flatness,
+            jitter,
+            shimmer,
+            hnr,
+        ],
+        dim=-1,
+    )
+    pros = torch.nan_to_num(pros, nan=0.0, posinf=0.0, neginf=0.0)
+
+    # Evidence: level gate x voiced share of the whole cue x energy modulation x low flatness.
+    vshare = vcount.to(batch.dtype) / valid.sum(-1).to(batch.dtype).clamp_min(1.0)
+    g_level = ((maxdb + 60.0) / 10.0).clamp(0.0, 1.0)
+    g_voiced = (vshare / 0.15).clamp(0.0, 1.0)
+    g_mod = ((e_std - 1.5) / 3.0).clamp(0.0, 1.0)
+    g_flat = ((0.45 - flatness) / 0.25).clamp(0.0, 1.0)
+    evidence = g_level * g_voiced * g_mod * g_flat
+    return pros.to(torch.float32), evidence.to(torch.float32)
+
+
+def compute_features(waveforms: Sequence[npt.NDArray[np.float32]]) -> Features:
+    """All features of a batch of 16 kHz mono waveforms (see :class:`Features`)."""
+    batch, lengths = pad_batch(waveforms)
+    return features_from_batch(batch, lengths)
+
+
+def features_from_batch(batch: torch.Tensor, lengths: torch.Tensor) -> Features:
+    """:func:`compute_features` on an already padded ``(B, N)`` batch."""
+    import torch
+
+    with torch.no_grad():
+        power = stft_power(batch)
+        mel, mask = log_mel_from_power(power, lengths)
+        pros, ev = prosody_and_evidence(batch, lengths, power)
+    return Features(mel=mel, mask=mask, prosody=pros, evidence=ev)
+
+
+def speech_evidence(waveforms: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
+    """Speech presence in [0, 1] per waveform (0 for silence, steady tones, noise)."""
+    batch, lengths = pad_batch(waveforms)
+    _, ev = prosody_and_evidence(batch, lengths)
+    return ev.numpy().astype(np.float32)

@@ -1,0 +1,103 @@
+"""Audio features on speech made at test time (espeak-ng), tones, noise and silence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emotag.audiofeatures import (
+    N_MELS,
+    N_PROSODY,
+    PROSODY_NAMES,
+    compute_features,
+    pad_batch,
+    speech_evidence,
+)
+from tests import mediagen
+
+pytestmark = pytest.mark.skipif(not mediagen.have_tools(), reason="needs ffmpeg and espeak-ng")
+
+SR = 16000
+LINE = "I cannot believe you did that again, this is wonderful news."
+
+
+@pytest.fixture(scope="module")
+def voices(tmp_path_factory: pytest.TempPathFactory) -> dict[str, np.ndarray]:
+    d = tmp_path_factory.mktemp("voices")
+    return {
+        "high": mediagen.read_wav(mediagen.speak(LINE, d / "hi.wav", pitch=85)),
+        "low": mediagen.read_wav(mediagen.speak(LINE, d / "lo.wav", pitch=15)),
+        "fast": mediagen.read_wav(mediagen.speak(LINE, d / "fast.wav", speed=260)),
+        "slow": mediagen.read_wav(mediagen.speak(LINE, d / "slow.wav", speed=110)),
+    }
+
+
+def _p(feats: np.ndarray, name: str) -> np.ndarray:
+    return feats[:, PROSODY_NAMES.index(name)]
+
+
+def test_f0_follows_espeak_pitch(voices: dict[str, np.ndarray]) -> None:
+    f = compute_features([voices["high"], voices["low"]])
+    f0 = _p(f.prosody.numpy(), "f0_mean_st")
+    assert f0[0] > f0[1] + 4.0, f0  # -p 85 vs -p 15: several semitones apart
+    assert (_p(f.prosody.numpy(), "voiced_ratio") > 0.4).all()
+
+
+def test_speaking_rate_proxy_orders_fast_and_slow(voices: dict[str, np.ndarray]) -> None:
+    f = compute_features([voices["fast"], voices["slow"]])
+    rate = _p(f.prosody.numpy(), "rate_peaks_per_s")
+    assert rate[0] > rate[1], rate
+
+
+def test_loudness_does_not_change_features(voices: dict[str, np.ndarray]) -> None:
+    x = voices["high"]
+    f = compute_features([x, x * 0.08, np.clip(x * 2.5, -1, 1)])
+    mel = f.mel.numpy()
+    assert np.abs(mel[0] - mel[1]).max() < 0.05
+    pros = f.prosody.numpy()
+    for name in ("f0_mean_st", "energy_std_db", "centroid_khz", "voiced_ratio"):
+        i = PROSODY_NAMES.index(name)
+        assert abs(pros[0, i] - pros[1, i]) <= 0.05 * abs(pros[0, i]) + 0.05, name
+
+
+def test_evidence_speech_vs_silence_tone_noise(voices: dict[str, np.ndarray]) -> None:
+    rng = np.random.default_rng(0)
+    t = np.arange(3 * SR) / SR
+    waves = [
+        voices["high"],
+        np.zeros(2 * SR, np.float32),
+        (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32),
+        (0.1 * rng.standard_normal(3 * SR)).astype(np.float32),
+        (1e-5 * rng.standard_normal(2 * SR)).astype(np.float32),
+        np.zeros(3, np.float32),
+    ]
+    ev = speech_evidence(waves)
+    assert ev[0] > 0.8, ev
+    assert (ev[1:] < 0.1).all(), ev
+
+
+def test_shapes_masks_and_padding_invariance(voices: dict[str, np.ndarray]) -> None:
+    short = voices["high"][:SR]
+    alone = compute_features([short])
+    batched = compute_features([voices["slow"], short])
+    assert batched.mel.shape[1] == N_MELS and batched.prosody.shape == (2, N_PROSODY)
+    t = int(alone.mask[0].sum())
+    assert int(batched.mask[1].sum()) == t
+    assert np.allclose(batched.mel[1, :, :t].numpy(), alone.mel[0, :, :t].numpy(), atol=1e-4)
+    assert np.allclose(batched.prosody[1].numpy(), alone.prosody[0].numpy(), atol=1e-3)
+    assert (batched.mel[1, :, t:] == 0).all()
+
+
+def test_empty_and_odd_inputs_do_not_crash() -> None:
+    b, lens = pad_batch([np.zeros(0, np.float32), np.full(10, np.nan, np.float32)])
+    assert b.shape[0] == 2 and (lens >= 1).all() and not b.isnan().any()
+    f = compute_features([np.zeros(0, np.float32), np.ones(5, np.float32)])
+    assert np.isfinite(f.prosody.numpy()).all() and np.isfinite(f.mel.numpy()).all()
+    assert (f.evidence.numpy() == 0).all()
+
+
+def test_file_wav_roundtrip(tmp_path: Path) -> None:
+    p = mediagen.speak("Hello there, how are you?", tmp_path / "a.wav")
+    assert speech_evidence([mediagen.read_wav(p)])[0] > 0.5
