@@ -137,6 +137,7 @@ class AudioNetConfig:
 def build_net(cfg: AudioNetConfig) -> torch.nn.Module:
     """A fresh, randomly initialised :class:`AudioNet` (defined inside so torch is imported lazily)."""
     import torch
+
     nn = torch.nn
 
     class AudioNet(nn.Module):
@@ -218,6 +219,7 @@ def prosody_input(
         file_mean, file_std: ``(P,)`` or ``(B, P)`` per-file statistics, or ``None``.
     """
     import torch
+
     g = ((pros - mean) / std).clamp(-5.0, 5.0)
     if file_mean is None or file_std is None:
         rel = torch.zeros_like(g)
@@ -334,6 +336,7 @@ class AudioBranch:
         """Write ``audio.safetensors`` and ``audio.json`` atomically into ``model_dir``."""
         import torch
         from safetensors.torch import save_file
+
         model_dir.mkdir(parents=True, exist_ok=True)
         state: dict[str, torch.Tensor] = {}
         for i, net in enumerate(self.nets):
@@ -374,6 +377,7 @@ class AudioBranch:
         import torch
 
         from emotag.audiofeatures import pad_batch, prosody_and_evidence
+
         pros_all, ev_all = [], []
         max_len = int(MAX_CHUNK_S * SAMPLE_RATE)
         waves = [np.asarray(w, dtype=np.float32).reshape(-1)[: 4 * max_len] for w in waveforms]
@@ -411,6 +415,7 @@ class AudioBranch:
         import torch
 
         from emotag.audiofeatures import features_from_batch, pad_batch
+
         n = len(waveforms)
         emb_dim = self.embedding_dim
         if n == 0:
@@ -526,6 +531,7 @@ class HFAudioBranch:
         import torch
 
         from emotag.audiofeatures import speech_evidence
+
         n = len(waveforms)
         probs = np.zeros((n, len(LABELS)), np.float32)
         emb = np.zeros((n, self._dim), np.float32)
