@@ -1,0 +1,187 @@
+"""Throughput of the whole model: cues per second and peak memory on this machine.
+
+Builds ``--n`` synthetic 5 s cues from real speech (RAVDESS clips, padded with their own room noise level to
+5 s, or espeak-ng sentences when the data folder is missing) with real dialogue text (MELD dev lines, with the
+three previous lines as context), then times ``load_model().predict`` over them in batches, as the pipeline
+calls it. Prints one line per measurement and a JSON summary (``--json``).
+
+Measured: model load time, cues/s over all batches after one warm-up batch, and the split between the text
+branch, the audio branch and fusion (``--profile``), plus peak RSS from ``resource.getrusage`` (the whole
+process: Python, torch, both branches, the cues themselves). Target: >= 100 cues/s on 2 CPU cores.
+
+Usage: ``python bench/throughput.py [--n 512] [--batch 64] [--model DIR] [--modality both] [--profile]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SR = 16000
+
+
+def _espeak(text: str) -> np.ndarray:
+    with tempfile.TemporaryDirectory() as d:
+        wav = Path(d) / "s.wav"
+        subprocess.run(["espeak-ng", "-w", str(wav), text], check=True, capture_output=True)
+        from emotag.media import load_audio
+
+        return load_audio(wav)
+
+
+def _pad(w: np.ndarray, seconds: float, rng: np.random.Generator) -> np.ndarray:
+    n = int(seconds * SR)
+    if w.shape[0] >= n:
+        return w[:n].astype(np.float32)
+    floor = float(np.percentile(np.abs(w), 10)) + 1e-5
+    out = rng.normal(0, floor, n).astype(np.float32)
+    start = int(rng.integers(0, n - w.shape[0] + 1))
+    out[start : start + w.shape[0]] += w
+    return out
+
+
+def build_cues(n: int, seconds: float, data: Path, seed: int = 0) -> list:  # type: ignore[type-arg]
+    """``n`` Segments: 5 s of real speech each, MELD text with context (espeak + fixed lines as fallback)."""
+    from emotag.models.base import Segment
+
+    rng = np.random.default_rng(seed)
+    lines: list[tuple[str, tuple[str, ...]]] = []
+    meld = data / "meld" / "MELD" / "dev_sent_emo.csv"
+    if meld.is_file():
+        prev: list[str] = []
+        dialogue = None
+        with meld.open(newline="", encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                if row["Dialogue_ID"] != dialogue:
+                    prev, dialogue = [], row["Dialogue_ID"]
+                lines.append((row["Utterance"], tuple(prev[-3:])))
+                prev.append(row["Utterance"])
+    else:
+        lines = [
+            (s, ()) for s in ("I can't believe you did that.", "We will meet tomorrow.", "That's great news!")
+        ]
+    waves: list[np.ndarray] = []
+    labels = data / "ravdess" / "labels.csv"
+    if labels.is_file():
+        from emotag.training.audiodata import load_clip, read_ravdess
+
+        clips = read_ravdess(data)
+        pick = rng.choice(len(clips), size=min(n, 256), replace=False)
+        waves = [load_clip(clips[int(i)]) for i in pick]
+    else:
+        waves = [_espeak(t) for t, _ in lines[:16]]
+    return [
+        Segment(lines[i % len(lines)][0], _pad(waves[i % len(waves)], seconds, rng), lines[i % len(lines)][1])
+        for i in range(n)
+    ]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kilobytes
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=512, help="number of cues")
+    ap.add_argument("--batch", type=int, default=64, help="cues per predict() call")
+    ap.add_argument("--seconds", type=float, default=5.0, help="cue length")
+    ap.add_argument("--model", default=None, help="model dir or name (default: packaged)")
+    ap.add_argument("--modality", default="both", choices=["both", "text", "audio"])
+    ap.add_argument("--fusion", default=None, choices=["early", "late", "hybrid"])
+    ap.add_argument("--threads", type=int, default=2, help="torch threads")
+    ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    ap.add_argument("--profile", action="store_true", help="also time each branch and fusion separately")
+    ap.add_argument("--json", action="store_true", help="print a JSON summary line at the end")
+    args = ap.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    cues = build_cues(args.n, args.seconds, args.data)
+    rss_cues = peak_rss_mb()
+    from emotag.models import load_model
+
+    t0 = time.perf_counter()
+    model = load_model(args.model, fusion=args.fusion, modality=args.modality)
+    load_s = time.perf_counter() - t0
+    model.predict(cues[: args.batch])  # warm-up (first-call allocations, lazy imports)
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    for i in range(0, len(cues), args.batch):
+        model.predict(cues[i : i + args.batch])
+    total = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    load1 = os.getloadavg()[0]
+    res = {
+        "cues": len(cues),
+        "seconds_per_cue_audio": args.seconds,
+        "batch": args.batch,
+        "threads": args.threads,
+        "modality": args.modality,
+        "model": model.name,
+        "fusion": getattr(model, "method", None),
+        "load_s": round(load_s, 2),
+        "cues_per_s": round(len(cues) / total, 1),
+        "peak_rss_mb": round(peak_rss_mb(), 1),
+        # CPU seconds per cue: robust to other processes sharing the cores; on N otherwise idle cores
+        # throughput is at most N / cpu_s_per_cue (fully parallel) and at least 1 / cpu_s_per_cue
+        "cpu_ms_per_cue": round(1000 * cpu / len(cues), 2),
+        "cues_per_cpu_s": round(len(cues) / max(cpu, 1e-9), 1),
+        "load_avg_1min": round(load1, 2),
+        "rss_after_building_cues_mb": round(rss_cues, 1),
+    }
+    print(
+        f"{res['cues_per_s']} cues/s ({len(cues)} cues of {args.seconds:g} s, batch {args.batch}, "
+        f"{args.threads} threads, {args.modality}); load {load_s:.1f} s; peak RSS {res['peak_rss_mb']} MB; "
+        f"{res['cpu_ms_per_cue']} CPU-ms/cue ({res['cues_per_cpu_s']} cues per CPU-second); "
+        f"load average {res['load_avg_1min']}"
+    )
+    if args.profile and hasattr(model, "branch_inputs"):
+        from emotag.models.multimodal import MultimodalModel
+
+        assert isinstance(model, MultimodalModel)
+        t_text = t_audio = t_fuse = 0.0
+        for i in range(0, len(cues), args.batch):
+            batch = cues[i : i + args.batch]
+            if model.text_branch is not None:
+                t = time.perf_counter()
+                model.text_branch.infer([c.text for c in batch], [c.context for c in batch])
+                t_text += time.perf_counter() - t
+            if model.audio_branch is not None:
+                t = time.perf_counter()
+                model.audio_branch.infer([c.audio for c in batch])
+                t_audio += time.perf_counter() - t
+        x = model.branch_inputs(cues[: args.batch])
+        t = time.perf_counter()
+        for _ in range(max(1, len(cues) // args.batch)):
+            model.predictions(x)
+        t_fuse = time.perf_counter() - t
+        res |= {
+            "text_cues_per_s": round(len(cues) / max(t_text, 1e-9), 1),
+            "audio_cues_per_s": round(len(cues) / max(t_audio, 1e-9), 1),
+            "fusion_cues_per_s": round(len(cues) / max(t_fuse, 1e-9), 1),
+        }
+        print(
+            f"text branch {res['text_cues_per_s']} cues/s; audio branch {res['audio_cues_per_s']} cues/s; "
+            f"fusion + Prediction objects {res['fusion_cues_per_s']} cues/s"
+        )
+    if args.json:
+        print(json.dumps(res))
+
+
+if __name__ == "__main__":
+    main()

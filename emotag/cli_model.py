@@ -1,0 +1,236 @@
+"""``emotag train``, ``emotag eval`` and ``emotag models``: the model commands.
+
+Registered onto the main click group by :func:`register` (called from :mod:`emotag.cli`). Heavy modules
+(torch, transformers, the training code) are imported inside the commands, so ``emotag --help`` stays fast.
+Library errors are turned into one-line CLI failures by :func:`_emotag_errors` (the main group's handler does
+the same; this keeps the commands usable when registered on another group). Progress goes to stderr via
+tqdm and is silent under the group's ``--quiet``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import click
+
+from emotag.errors import EmotagError
+
+
+class _Failure(click.ClickException):
+    """A ClickException with the EmotagError's exit code."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]
+
+
+@contextmanager
+def _emotag_errors() -> Iterator[None]:
+    """Turn an :class:`EmotagError` into a :class:`click.ClickException` with the same exit code."""
+    try:
+        yield
+    except EmotagError as exc:
+        ctx = click.get_current_context(silent=True)
+        if ctx is not None and ctx.find_root().obj and ctx.find_root().obj.get("debug"):
+            raise
+        raise _Failure(str(exc), exc.exit_code) from exc
+
+
+def _quiet(ctx: click.Context) -> bool:
+    root = ctx.find_root()
+    return bool(root.obj and root.obj.get("quiet"))
+
+
+class _Bars:
+    """``progress(stage, done, total)`` callback drawing one tqdm bar per stage on stderr."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+
+        key = stage.split(":", 1)[0]  # one bar per step ("text: epoch 2" and "text: caching" share one)
+        bar = self.bars.get(key)
+        if bar is None:
+            bar = self.bars[key] = tqdm(total=total or None, desc=stage, leave=False)
+        bar.set_description(stage, refresh=False)
+        if total and bar.total != total:
+            bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def parse_label_map(text: str | None) -> dict[str, str] | None:
+    """Parse ``old=new,old2=new2`` (an empty ``new`` drops that label)."""
+    if not text:
+        return None
+    out: dict[str, str] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        if "=" not in item:
+            raise click.BadParameter(f"{item!r} is not old=new", param_hint="--label-map")
+        old, new = item.split("=", 1)
+        out[old.strip().lower()] = new.strip().lower()
+    return out
+
+
+def register(group: click.Group) -> None:
+    """Add ``train``, ``eval`` and ``models`` to ``group``."""
+    group.add_command(train_command)
+    group.add_command(eval_command)
+    group.add_command(models_command)
+
+
+@click.command("train")
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("../shared/data"),
+    show_default=True,
+    help="Folder with ravdess/, goemotions/, meld/, emorynlp/.",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("emotag-model"),
+    show_default=True,
+    help="Model directory to write (use it with --model DIR).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--text-encoder", help="Hugging Face id or directory of the text encoder (default: packaged MiniLM)."
+)
+@click.option(
+    "--audio-data",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="MANIFEST.csv of your own labelled speech to train the audio branch on (replaces RAVDESS).",
+)
+@click.option(
+    "--paired",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="MANIFEST.csv of real paired audio+text+label data, added to fusion training.",
+)
+@click.pass_context
+def train_command(
+    ctx: click.Context,
+    data_dir: Path,
+    out_dir: Path,
+    seed: int,
+    text_encoder: str | None,
+    audio_data: Path | None,
+    paired: Path | None,
+) -> None:
+    """Train the text branch, the audio branch and fusion; write a model directory."""
+    from emotag.training import train
+
+    bars = _Bars(_quiet(ctx))
+    try:
+        with _emotag_errors():
+            report = train(
+                data_dir,
+                out_dir,
+                seed=seed,
+                text_encoder=text_encoder,
+                audio_data=audio_data,
+                paired=paired,
+                progress=bars,
+            )
+    finally:
+        bars.close()
+    click.echo(report.summary())
+
+
+@click.command("eval")
+@click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--modality",
+    type=click.Choice(["both", "text", "audio"]),
+    default="both",
+    show_default=True,
+    help="Which branches to evaluate ('both' also reports each alone and the mismatch rate).",
+)
+@click.option("--model", "model", help="Model directory (from 'emotag train') or registered name.")
+@click.option(
+    "--fusion", type=click.Choice(["early", "late", "hybrid"]), help="Fusion method (default: the model's)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option(
+    "--label-map", help="Label synonyms, e.g. happy=joy,calm=neutral,other= (empty drops the label)."
+)
+@click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
+@click.pass_context
+def eval_command(
+    ctx: click.Context,
+    manifest: Path,
+    modality: str,
+    model: str | None,
+    fusion: str | None,
+    as_json: bool,
+    label_map: str | None,
+    batch_size: int,
+) -> None:
+    """Score a labelled MANIFEST.csv (columns audio, start, end, text, label) and print metrics."""
+    from emotag.evaluation import evaluate, format_report
+
+    mapping = parse_label_map(label_map)
+    bars = _Bars(_quiet(ctx))
+    try:
+        with _emotag_errors():
+            from emotag.models import load_model
+
+            loaded = load_model(model, fusion=fusion, modality=modality)
+            report = evaluate(
+                manifest,
+                model=loaded,
+                modality=modality,
+                label_map=mapping,
+                batch_size=batch_size,
+                progress=bars,
+            )
+    finally:
+        bars.close()
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        click.echo(format_report(report))
+
+
+@click.command("models")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def models_command(as_json: bool) -> None:
+    """List the available emotion models (labels, size, model card summary)."""
+    from dataclasses import asdict
+
+    from emotag.models import list_models
+
+    with _emotag_errors():
+        infos = list_models()
+    if as_json:
+        click.echo(json.dumps([asdict(i) for i in infos], indent=2))
+        return
+    for info in infos:
+        size = f"{info.size_bytes / 1e6:.1f} MB" if info.size_bytes else "-"
+        click.echo(f"{info.name}  [{info.source}]  {size}")
+        if info.path:
+            click.echo(f"  path:     {info.path}")
+        if info.labels:
+            click.echo(f"  labels:   {', '.join(info.labels)}")
+        if info.summary:
+            click.echo(f"  summary:  {info.summary}")
+        if info.licences:
+            click.echo(f"  licences: {info.licences}")

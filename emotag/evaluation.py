@@ -1,0 +1,406 @@
+"""Evaluate an emotion model on a labelled manifest (``emotag eval MANIFEST.csv``).
+
+Manifest format (CSV with a header; column names are case-insensitive):
+
+=======  =====================================================================================
+audio    optional: media path, relative to the CSV's folder (any format ffmpeg reads)
+start    optional: segment start in seconds (empty = 0)
+end      optional: segment end in seconds (empty = end of file)
+text     optional: the words spoken in the segment
+label    required: one of :data:`~emotag.timeline.LABELS` after the ``label_map`` is applied
+=======  =====================================================================================
+
+Each row needs audio or text (or both). Labels go through ``label_map`` (``{"happy": "joy", "other": ""}``);
+a row whose label maps to nothing in LABELS is skipped and counted per original label, so a mis-typed map
+shows up in the report instead of silently shrinking the data. Every audio file is decoded once however
+many rows point into it (16-bit 16 kHz WAV, the corpora's format, is read directly; anything else goes
+through :func:`emotag.media.load_audio`, i.e. ffmpeg), then rows are scored in batches.
+
+With ``modality="both"`` the report also carries each modality alone — the branch outputs the fused
+prediction was made from (:attr:`~emotag.models.base.Prediction.text` / ``.audio``), over the rows where that
+modality was present — and the mismatch flag rate. The library returns an :class:`EvalReport`; only the CLI
+prints (:func:`format_report` renders the text table).
+"""
+
+from __future__ import annotations
+
+import csv
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from emotag import metrics
+from emotag.errors import DataError, InputError
+from emotag.models.base import SAMPLE_RATE, EmotionModel, Prediction, Segment
+from emotag.timeline import LABELS, Emotion
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestRow:
+    """One labelled segment of a manifest (``audio`` resolved to an absolute path)."""
+
+    line: int
+    label: str
+    text: str = ""
+    audio: Path | None = None
+    start: float | None = None
+    end: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreSet:
+    """Metrics of one set of predictions against the truth.
+
+    Attributes:
+        name: ``fused``, ``text`` or ``audio``.
+        n: number of scored rows.
+        accuracy, unweighted_accuracy, macro_f1, weighted_f1, ece: see :mod:`emotag.metrics`.
+        confusion: rows = true, columns = predicted, in LABELS order.
+        recall: per-class recall (``None`` where a class has no true rows).
+    """
+
+    name: str
+    n: int
+    accuracy: float
+    unweighted_accuracy: float
+    macro_f1: float
+    weighted_f1: float
+    ece: float
+    confusion: tuple[tuple[int, ...], ...]
+    recall: tuple[float | None, ...]
+
+    @classmethod
+    def compute(cls, name: str, y_true: Sequence[int], probs: npt.NDArray[np.float64]) -> ScoreSet:
+        """Score ``probs`` (``(n, 7)``) against integer labels."""
+        k = len(LABELS)
+        y = np.asarray(y_true, dtype=np.int64)
+        pred = probs.argmax(axis=1) if len(y) else np.zeros(0, dtype=np.int64)
+        cm = metrics.confusion_matrix(y, pred, k)
+        rec = metrics.per_class_recall(cm)
+        return cls(
+            name=name,
+            n=int(len(y)),
+            accuracy=metrics.accuracy(y, pred),
+            unweighted_accuracy=metrics.unweighted_accuracy(y, pred, k),
+            macro_f1=metrics.macro_f1(y, pred, k),
+            weighted_f1=metrics.weighted_f1(y, pred, k),
+            ece=metrics.expected_calibration_error(probs, y) if len(y) else 0.0,
+            confusion=tuple(tuple(int(v) for v in row) for row in cm),
+            recall=tuple(None if np.isnan(r) else float(r) for r in rec),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "n": self.n,
+            "accuracy": self.accuracy,
+            "unweighted_accuracy": self.unweighted_accuracy,
+            "macro_f1": self.macro_f1,
+            "weighted_f1": self.weighted_f1,
+            "ece": self.ece,
+            "recall": dict(zip(LABELS, self.recall, strict=True)),
+            "confusion": [list(r) for r in self.confusion],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class EvalReport:
+    """What ``emotag eval`` reports.
+
+    Attributes:
+        manifest: the manifest evaluated.
+        model: the model's name.
+        modality: ``both``, ``text`` or ``audio``.
+        rows: data rows in the manifest.
+        skipped: original label → number of rows skipped because it maps to no known label.
+        scores: ``fused`` (or the single modality's) scores first, then (for ``both``) ``text`` and
+            ``audio`` alone.
+        mismatch_rate: share of rows with both modalities whose mismatch flag fired (``None`` unless
+            ``both``).
+        mean_mismatch: mean mismatch score over those rows.
+        seconds: wall time of decoding + scoring.
+        labels: the label order of the confusion matrices.
+    """
+
+    manifest: str
+    model: str
+    modality: str
+    rows: int
+    skipped: dict[str, int]
+    scores: tuple[ScoreSet, ...]
+    mismatch_rate: float | None = None
+    mean_mismatch: float | None = None
+    seconds: float = 0.0
+    labels: tuple[str, ...] = field(default=LABELS)
+
+    @property
+    def n_skipped(self) -> int:
+        return sum(self.skipped.values())
+
+    def score(self, name: str) -> ScoreSet | None:
+        """The score set called ``name`` (``fused``, ``text``, ``audio``), if present."""
+        return next((s for s in self.scores if s.name == name), None)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (for ``emotag eval --json``)."""
+        return {
+            "manifest": self.manifest,
+            "model": self.model,
+            "modality": self.modality,
+            "labels": list(self.labels),
+            "rows": self.rows,
+            "scored": self.scores[0].n if self.scores else 0,
+            "skipped": dict(self.skipped),
+            "scores": {s.name: s.to_dict() for s in self.scores},
+            "mismatch_rate": self.mismatch_rate,
+            "mean_mismatch": self.mean_mismatch,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+# ------------------------------------------------------------------------------------------- manifest
+
+
+def _float(value: str, path: Path, line: int, column: str) -> float | None:
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise DataError(
+            f"{path}:{line}: {column} {value!r} is not a number of seconds; fix the manifest"
+        ) from None
+
+
+def read_manifest(
+    manifest: Path, label_map: Mapping[str, str] | None = None
+) -> tuple[list[ManifestRow], int, dict[str, int]]:
+    """Read a manifest: ``(rows kept, rows in file, skipped label counts)``.
+
+    Raises:
+        InputError: the manifest is missing or unreadable.
+        DataError: no ``label`` column, a row with neither audio nor text, or a malformed time.
+    """
+    if not manifest.is_file():
+        raise InputError(
+            str(manifest), "no such manifest file", "pass a CSV with columns audio,start,end,text,label"
+        )
+    try:
+        with manifest.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f)
+            fields = {(name or "").strip().lower(): name for name in reader.fieldnames or ()}
+            if "label" not in fields:
+                raise DataError(f"{manifest}: no 'label' column; the header needs audio,start,end,text,label")
+            if "audio" not in fields and "text" not in fields:
+                raise DataError(f"{manifest}: needs an 'audio' or a 'text' column (or both)")
+            raw = list(reader)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{manifest}: not UTF-8 text ({exc}); save the manifest as UTF-8") from exc
+    except OSError as exc:
+        raise InputError(str(manifest), f"cannot read ({exc.strerror})") from exc
+    lmap = {k.strip().lower(): v.strip().lower() for k, v in (label_map or {}).items()}
+    base = manifest.parent
+
+    def col(row: dict[str, str], name: str) -> str:
+        key = fields.get(name)
+        return (row.get(key) or "") if key else ""
+
+    rows: list[ManifestRow] = []
+    skipped: Counter[str] = Counter()
+    for i, r in enumerate(raw, start=2):
+        original = col(r, "label").strip().lower()
+        label = lmap.get(original, original)
+        if label not in LABELS:
+            skipped[original or "(empty)"] += 1
+            continue
+        text = col(r, "text").strip()
+        audio_s = col(r, "audio").strip()
+        if not text and not audio_s:
+            raise DataError(f"{manifest}:{i}: row has neither audio nor text; fill one or drop the row")
+        audio = (base / audio_s) if audio_s else None
+        rows.append(
+            ManifestRow(
+                i,
+                label,
+                text,
+                audio,
+                _float(col(r, "start"), manifest, i, "start"),
+                _float(col(r, "end"), manifest, i, "end"),
+            )
+        )
+    return rows, len(raw), dict(skipped)
+
+
+def _read_pcm16_wav(path: Path) -> npt.NDArray[np.float32] | None:
+    """16-bit PCM WAV already at 16 kHz, read directly (no ffmpeg process); ``None`` for anything else."""
+    import wave
+
+    try:
+        with wave.open(str(path), "rb") as w:
+            if w.getsampwidth() != 2 or w.getframerate() != SAMPLE_RATE or w.getcomptype() != "NONE":
+                return None
+            ch = w.getnchannels()
+            data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768.0
+    except (wave.Error, EOFError, OSError):
+        return None
+    if data.size == 0:
+        return None
+    return data.reshape(-1, ch).mean(axis=1).astype(np.float32) if ch > 1 else data
+
+
+def _decode(path: Path) -> npt.NDArray[np.float32]:
+    """Decode one file to 16 kHz mono float32 (corpus WAVs directly, everything else through ffmpeg)."""
+    if path.suffix.lower() == ".wav":
+        data = _read_pcm16_wav(path)
+        if data is not None:
+            return data
+    from emotag.media import load_audio
+
+    return load_audio(path, sample_rate=SAMPLE_RATE)
+
+
+def build_segments(rows: Sequence[ManifestRow], progress: Progress | None = None) -> list[Segment]:
+    """Decode each referenced audio file once and cut every row's segment out of it."""
+    cache: dict[Path, npt.NDArray[np.float32]] = {}
+    files = sorted({r.audio for r in rows if r.audio is not None})
+    for i, path in enumerate(files):
+        cache[path] = _decode(path)
+        if progress:
+            progress("decoding audio", i + 1, len(files))
+    segs = []
+    for r in rows:
+        wav = None
+        if r.audio is not None:
+            full = cache[r.audio]
+            a = 0 if r.start is None else max(0, int(round(r.start * SAMPLE_RATE)))
+            b = full.shape[0] if r.end is None else min(full.shape[0], int(round(r.end * SAMPLE_RATE)))
+            wav = full[a:b] if b > a else None
+        segs.append(Segment(r.text, wav))
+    return segs
+
+
+# ----------------------------------------------------------------------------------------- evaluate
+
+
+def _probs(emotions: Sequence[Emotion]) -> npt.NDArray[np.float64]:
+    return np.array([e.probs for e in emotions], dtype=np.float64).reshape(len(emotions), len(LABELS))
+
+
+def evaluate(
+    manifest: Path,
+    *,
+    model: EmotionModel | str | Path | None = None,
+    modality: str = "both",
+    label_map: Mapping[str, str] | None = None,
+    batch_size: int = 32,
+    progress: Progress | None = None,
+) -> EvalReport:
+    """Score every row of ``manifest`` with ``model`` and compute the metrics.
+
+    Args:
+        manifest: the CSV (see the module docstring).
+        model: an :class:`EmotionModel`, or a spec for :func:`emotag.models.load_model` (``None`` = default).
+        modality: ``both``, ``text`` or ``audio``; a multimodal model is switched to it.
+        label_map: label synonyms, ``old -> new`` (a new label outside LABELS drops the row, counted).
+        batch_size: segments per ``predict`` call.
+        progress: ``callback(stage, done, total)``.
+    """
+    from emotag.models.multimodal import MODALITIES, MultimodalModel
+
+    if modality not in MODALITIES:
+        raise DataError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
+    t0 = time.perf_counter()
+    rows, n_raw, skipped = read_manifest(manifest, label_map)
+    if not rows:
+        raise DataError(
+            f"{manifest}: no row has a usable label (skipped: {skipped or 'none'}); check --label-map"
+        )
+    if model is None or isinstance(model, (str, Path)):
+        from emotag.models import load_model
+
+        model = load_model(model, modality=modality)
+    elif isinstance(model, MultimodalModel) and model.modality != modality:
+        model = model.with_modality(modality)
+    segments = build_segments(rows, progress)
+    preds: list[Prediction] = []
+    for i in range(0, len(segments), batch_size):
+        preds.extend(model.predict(segments[i : i + batch_size]))
+        if progress:
+            progress("scoring", len(preds), len(segments))
+    if len(preds) != len(segments):
+        raise DataError(
+            f"model {model.name!r} returned {len(preds)} predictions for {len(segments)} segments"
+        )
+    y = [LABELS.index(r.label) for r in rows]
+    name = "fused" if modality == "both" else modality
+    scores = [ScoreSet.compute(name, y, _probs([p.emotion for p in preds]))]
+    mm_rate = mm_mean = None
+    if modality == "both":
+        for mod in ("text", "audio"):
+            idx = [i for i, p in enumerate(preds) if getattr(p, mod) is not None]
+            ems = [getattr(preds[i], mod) for i in idx]
+            scores.append(ScoreSet.compute(mod, [y[i] for i in idx], _probs(ems)))
+        both = [p for p in preds if p.text is not None and p.audio is not None]
+        if both:
+            mm_rate = float(np.mean([p.mismatched for p in both]))
+            mm_mean = float(np.mean([p.mismatch for p in both]))
+    return EvalReport(
+        manifest=str(manifest),
+        model=model.name,
+        modality=modality,
+        rows=n_raw,
+        skipped=skipped,
+        scores=tuple(scores),
+        mismatch_rate=mm_rate,
+        mean_mismatch=mm_mean,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def format_report(report: EvalReport) -> str:
+    """Render a report as the text ``emotag eval`` prints."""
+    lines = [
+        f"manifest: {report.manifest}",
+        f"model:    {report.model}   modality: {report.modality}",
+        f"rows:     {report.rows} ({report.scores[0].n if report.scores else 0} scored, "
+        f"{report.n_skipped} skipped" + (f": {_fmt_skipped(report.skipped)}" if report.skipped else "") + ")",
+        "",
+        f"{'':8} {'n':>6} {'acc':>7} {'UA':>7} {'macroF1':>8} {'wF1':>7} {'ECE':>7}",
+    ]
+    for s in report.scores:
+        lines.append(
+            f"{s.name:8} {s.n:>6} {s.accuracy:>7.3f} {s.unweighted_accuracy:>7.3f} {s.macro_f1:>8.3f} "
+            f"{s.weighted_f1:>7.3f} {s.ece:>7.3f}"
+        )
+    if report.mismatch_rate is not None:
+        lines.append(
+            f"mismatch flagged on {report.mismatch_rate:.1%} of rows with voice and words "
+            f"(mean score {report.mean_mismatch:.3f})"
+        )
+    if report.scores:
+        main = report.scores[0]
+        short = [lb[:5] for lb in report.labels]
+        lines += [
+            "",
+            f"confusion ({main.name}; rows = true, columns = predicted)",
+            f"{'':9}" + "".join(f"{s:>7}" for s in short) + f"{'recall':>8}",
+        ]
+        for lb, row, rec in zip(short, main.confusion, main.recall, strict=True):
+            r = "   -" if rec is None else f"{rec:.3f}"
+            lines.append(f"{lb:9}" + "".join(f"{v:>7}" for v in row) + f"{r:>8}")
+    lines.append(f"\n{report.seconds:.1f} s")
+    return "\n".join(lines)
+
+
+def _fmt_skipped(skipped: Mapping[str, int]) -> str:
+    return ", ".join(f"{k} x{v}" for k, v in sorted(skipped.items(), key=lambda kv: (-kv[1], kv[0])))

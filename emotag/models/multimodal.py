@@ -1,0 +1,271 @@
+"""The multimodal model: a text branch and an audio branch, fused per cue.
+
+:class:`MultimodalModel` implements :class:`~emotag.models.base.EmotionModel`. For each batch it sends the
+segments that have text (with their conversational context) through the text branch once, the segments that
+have usable audio through the audio branch once, scatters both outputs back to the full batch (a missing
+modality is uniform with zero evidence, so fusion leans on the other), and fuses them with
+:class:`~emotag.fusion.FusionModel`. With ``modality="text"`` or ``"audio"`` only that branch runs and its own
+calibrated output is returned unchanged (no fusion), which is also what ``emotag eval`` reports as "each
+modality alone".
+
+No torch import here: the branches import it inside their own modules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from emotag.errors import ModelError
+from emotag.fusion import FUSION_METHODS, FusionInput, FusionModel, FusionOutput
+from emotag.models.base import SAMPLE_RATE, Prediction, Segment
+from emotag.timeline import LABELS, Emotion
+
+if TYPE_CHECKING:
+    from emotag.models.branches import AudioBranchLike, BranchOutput, TextBranchLike
+
+#: Modalities a model can run on.
+MODALITIES: tuple[str, ...] = ("both", "text", "audio")
+#: Audio shorter than this (seconds) counts as absent: too short to carry prosody.
+MIN_AUDIO_S = 0.25
+#: Largest batch handed to the text branch (length-sorted; smaller batches pad less).
+TEXT_SUB_BATCH = 32
+#: Context cues counted in the sort key (the packaged text branch reads the last three).
+TEXT_CONTEXT_CUES = 3
+_UNIFORM = Emotion(tuple(1.0 / len(LABELS) for _ in LABELS), 0.0, 0.0)
+
+
+def _concat(outs: list[BranchOutput]) -> BranchOutput:
+    from emotag.models.branches import BranchOutput
+
+    if len(outs) == 1:
+        return outs[0]
+    return BranchOutput(
+        probs=np.concatenate([o.probs for o in outs]),
+        valence=np.concatenate([o.valence for o in outs]),
+        arousal=np.concatenate([o.arousal for o in outs]),
+        embedding=np.concatenate([o.embedding for o in outs]),
+        evidence=np.concatenate([o.evidence for o in outs]),
+    )
+
+
+_EXECUTOR: ThreadPoolExecutor | None = None
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _EXECUTOR
+    if _EXECUTOR is None:
+        _EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="emotag-branch")
+    return _EXECUTOR
+
+
+def _unsort(outs: list[BranchOutput], order: list[int]) -> BranchOutput:
+    """Concatenate outputs computed in ``order`` and put the rows back in input order."""
+    from emotag.models.branches import BranchOutput
+
+    cat = _concat(outs)
+    inv = np.empty(len(order), dtype=np.int64)
+    inv[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
+    return BranchOutput(
+        cat.probs[inv], cat.valence[inv], cat.arousal[inv], cat.embedding[inv], cat.evidence[inv]
+    )
+
+
+def _emotion(probs: np.ndarray, valence: float, arousal: float) -> Emotion:
+    p = np.clip(np.asarray(probs, dtype=np.float64), 0.0, None)
+    total = p.sum()
+    p = p / total if total > 0 else np.full(len(LABELS), 1.0 / len(LABELS))
+    return Emotion(tuple(float(x) for x in p), float(np.clip(valence, -1, 1)), float(np.clip(arousal, -1, 1)))
+
+
+class MultimodalModel:
+    """Text branch + audio branch + fusion, behind the :class:`EmotionModel` protocol.
+
+    Args:
+        text_branch: anything with ``infer(texts, contexts) -> BranchOutput`` (``None`` for audio-only).
+        audio_branch: anything with ``infer(waveforms) -> BranchOutput`` (``None`` for text-only).
+        fusion: fusion parameters; :meth:`FusionModel.untrained` when the model ships none.
+        name: the model's name as written into outputs.
+        method: fusion method (``None`` = the fusion's default).
+        modality: ``"both"``, ``"text"`` or ``"audio"``.
+        batch_size: largest batch handed to a branch at once.
+        min_audio_s: audio shorter than this counts as absent.
+        parallel_branches: run the text and audio branches at the same time in two threads (measured with
+            one torch thread each, 512 five-second cues: 93-99 cues/s against 57-64 one after the other).
+    """
+
+    def __init__(
+        self,
+        text_branch: TextBranchLike | None,
+        audio_branch: AudioBranchLike | None,
+        fusion: FusionModel,
+        *,
+        name: str = "emotag-default-1",
+        method: str | None = None,
+        modality: str = "both",
+        batch_size: int = 64,
+        min_audio_s: float = MIN_AUDIO_S,
+        parallel_branches: bool = True,
+    ) -> None:
+        if modality not in MODALITIES:
+            raise ModelError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
+        if modality in ("both", "text") and text_branch is None:
+            raise ModelError(f"modality {modality!r} needs a text branch, and this model has none")
+        if modality in ("both", "audio") and audio_branch is None:
+            raise ModelError(f"modality {modality!r} needs an audio branch, and this model has none")
+        self._text = text_branch
+        self._audio = audio_branch
+        self._name = name
+        self.modality = modality
+        self.batch_size = max(1, int(batch_size))
+        self.parallel_branches = parallel_branches
+        self.min_samples = int(round(min_audio_s * SAMPLE_RATE))
+        text_dim = text_branch.embedding_dim if text_branch is not None else 0
+        audio_dim = audio_branch.embedding_dim if audio_branch is not None else 0
+        self._text_dim, self._audio_dim = text_dim, audio_dim
+        method = fusion.check_method(method) if method is not None else fusion.method
+        if method != "late" and (
+            (fusion.text_dim and fusion.text_dim != text_dim)
+            or (fusion.audio_dim and fusion.audio_dim != audio_dim)
+        ):
+            # A swapped-in branch of another embedding width: only late fusion (probabilities) applies.
+            method = "late"
+        if method not in fusion.methods:
+            method = "late"
+        self.fusion = fusion
+        self.method = method
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def text_branch(self) -> TextBranchLike | None:
+        return self._text
+
+    @property
+    def audio_branch(self) -> AudioBranchLike | None:
+        return self._audio
+
+    # ----------------------------------------------------------------------------------------- running
+
+    def _run_text(self, segments: Sequence[Segment], rows: list[int]) -> BranchOutput | None:
+        if not rows or self._text is None:
+            return None
+
+        # Sort by the length of text *and* context (what the encoder actually reads) and feed small batches:
+        # padding then stays short. Measured on MELD dev lines with 3 context cues: 66 vs 37 cues per
+        # CPU-second for the packaged text branch (which sorts only by cue text inside one call).
+        def length(r: int) -> int:
+            return len(segments[r].text) + sum(len(c) for c in segments[r].context[-TEXT_CONTEXT_CUES:])
+
+        order = sorted(range(len(rows)), key=lambda k: length(rows[k]))
+        step = min(self.batch_size, TEXT_SUB_BATCH)
+        outs = []
+        for i in range(0, len(order), step):
+            chunk = [rows[k] for k in order[i : i + step]]
+            texts = [segments[r].text.strip() for r in chunk]
+            contexts = [tuple(segments[r].context) for r in chunk]
+            outs.append(self._text.infer(texts, contexts))
+        return _unsort(outs, order)
+
+    def _run_audio(self, segments: Sequence[Segment], rows: list[int]) -> BranchOutput | None:
+        if not rows or self._audio is None:
+            return None
+        outs = []
+        for i in range(0, len(rows), self.batch_size):
+            chunk = rows[i : i + self.batch_size]
+            waves = [np.asarray(segments[r].audio, dtype=np.float32).reshape(-1) for r in chunk]
+            outs.append(self._audio.infer(waves))
+        return _concat(outs)
+
+    def branch_inputs(self, segments: Sequence[Segment]) -> FusionInput:
+        """Run the branches the modality asks for and assemble the fusion input."""
+        n = len(segments)
+        text_rows = (
+            [i for i, s in enumerate(segments) if s.text and s.text.strip()]
+            if self.modality != "audio"
+            else []
+        )
+        audio_rows = (
+            [
+                i
+                for i, s in enumerate(segments)
+                if s.audio is not None and np.size(s.audio) >= self.min_samples
+            ]
+            if self.modality != "text"
+            else []
+        )
+        if self.parallel_branches and text_rows and audio_rows:
+            # torch releases the GIL inside its kernels: the two branches overlap on two cores
+            pool = _executor()
+            ft = pool.submit(self._run_text, segments, text_rows)
+            fa = pool.submit(self._run_audio, segments, audio_rows)
+            t, a = ft.result(), fa.result()
+        else:
+            t = self._run_text(segments, text_rows)
+            a = self._run_audio(segments, audio_rows)
+        return FusionInput.assemble(
+            n, t, text_rows, a, audio_rows, text_dim=self._text_dim, audio_dim=self._audio_dim
+        )
+
+    def fuse(self, x: FusionInput, method: str | None = None) -> FusionOutput:
+        """Fuse an assembled input with ``method`` (default: this model's method)."""
+        return self.fusion.fuse(x, method or self.method)
+
+    def predict(self, segments: Sequence[Segment]) -> list[Prediction]:
+        """Score a batch of segments (see class docstring)."""
+        if not segments:
+            return []
+        x = self.branch_inputs(segments)
+        return self.predictions(x)
+
+    def predictions(self, x: FusionInput, method: str | None = None) -> list[Prediction]:
+        """Turn an assembled input into predictions (fusing when the modality is ``both``)."""
+        n = len(x)
+        text_em = [
+            _emotion(x.text_probs[i], x.text_valence[i], x.text_arousal[i]) if x.text_present[i] else None
+            for i in range(n)
+        ]
+        audio_em = [
+            _emotion(x.audio_probs[i], x.audio_valence[i], x.audio_arousal[i]) if x.audio_present[i] else None
+            for i in range(n)
+        ]
+        if self.modality == "text":
+            return [Prediction(t or _UNIFORM, t, None) for t in text_em]
+        if self.modality == "audio":
+            return [Prediction(a or _UNIFORM, None, a) for a in audio_em]
+        out = self.fuse(x, method)
+        return [
+            Prediction(
+                _emotion(out.probs[i], out.valence[i], out.arousal[i]),
+                text_em[i],
+                audio_em[i],
+                float(out.mismatch[i]),
+                bool(out.mismatched[i]),
+            )
+            for i in range(n)
+        ]
+
+    def with_modality(self, modality: str) -> MultimodalModel:
+        """The same branches and fusion, run on another modality."""
+        return MultimodalModel(
+            self._text if modality != "audio" else None,
+            self._audio if modality != "text" else None,
+            self.fusion,
+            name=self._name,
+            method=self.method,
+            modality=modality,
+            batch_size=self.batch_size,
+            min_audio_s=self.min_samples / SAMPLE_RATE,
+            parallel_branches=self.parallel_branches,
+        )
+
+    def __repr__(self) -> str:
+        return f"MultimodalModel(name={self._name!r}, modality={self.modality!r}, method={self.method!r})"
+
+
+__all__ = ["MODALITIES", "MultimodalModel", "FUSION_METHODS"]

@@ -1,0 +1,94 @@
+"""MultimodalModel: batching through each branch once, absent modalities, single-modality modes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from stubs import KeywordTextBranch, ToneAudioBranch, tone
+
+from emotag.errors import ModelError
+from emotag.fusion import FusionModel
+from emotag.models.base import EmotionModel, Segment
+from emotag.models.multimodal import MultimodalModel
+
+
+def make(modality: str = "both", **kw):
+    tb, ab = KeywordTextBranch(), ToneAudioBranch()
+    return (
+        MultimodalModel(
+            tb, ab, FusionModel.untrained(tb.embedding_dim, ab.embedding_dim), modality=modality, **kw
+        ),
+        tb,
+        ab,
+    )
+
+
+def test_protocol_and_fusion_per_segment():
+    model, tb, ab = make(batch_size=64)
+    assert isinstance(model, EmotionModel) and model.name == "emotag-default-1"
+    segs = [
+        Segment("I am so happy", tone("joy")),  # both agree
+        Segment("Kids are talking by the door", tone("anger")),  # neutral words: follow the voice
+        Segment("I am furious", np.zeros(16000, np.float32)),  # silent audio: follow the words
+        Segment("", tone("sadness")),  # no text
+        Segment("I am scared", None),  # no audio
+        Segment("I am scared", tone("fear", 0.1)),  # audio too short: counts as absent
+        Segment("what a wonderful day", tone("anger")),  # clash: positive words, angry voice
+    ]
+    preds = model.predict(segs)
+    assert tb.calls == 1 and ab.calls == 1  # one batch per branch
+    assert [p.emotion.label for p in preds[:6]] == ["joy", "anger", "anger", "sadness", "fear", "fear"]
+    assert preds[3].text is None and preds[3].audio is not None
+    assert preds[4].audio is None and preds[5].audio is None and preds[4].text is not None
+    assert preds[6].mismatched and preds[6].mismatch > 0.5
+    assert not any(p.mismatched for p in preds[:6])
+    for p in preds:
+        assert sum(p.emotion.probs) == pytest.approx(1.0, abs=1e-5)
+        assert -1 <= p.emotion.valence <= 1 and -1 <= p.emotion.arousal <= 1
+    assert model.predict([]) == []
+
+
+def test_batches_split_by_batch_size():
+    model, tb, ab = make(batch_size=2)
+    preds = model.predict([Segment("I am sad", tone("sadness")) for _ in range(5)])
+    assert len(preds) == 5 and tb.calls == 3 and ab.calls == 3
+    assert all(p.emotion.label == "sadness" for p in preds)
+
+
+def test_single_modality_modes_return_the_branch_alone():
+    text_model, tb, ab = make("text")
+    preds = text_model.predict([Segment("I am so happy", tone("anger")), Segment("", tone("anger"))])
+    assert ab.calls == 0
+    assert preds[0].emotion.label == "joy" and preds[0].audio is None
+    assert preds[0].emotion == preds[0].text
+    assert max(preds[1].emotion.probs) == pytest.approx(1 / 7)  # nothing to go on: uniform
+    audio_model = text_model.with_modality("audio")
+    preds = audio_model.predict([Segment("I am so happy", tone("anger"))])
+    assert preds[0].emotion.label == "anger" and preds[0].text is None
+
+
+def test_bad_configuration_is_a_model_error():
+    with pytest.raises(ModelError, match="modality"):
+        make("video")
+    with pytest.raises(ModelError, match="needs an audio branch"):
+        MultimodalModel(KeywordTextBranch(), None, FusionModel.untrained(), modality="both")
+    # a fusion trained for other embedding widths falls back to late fusion
+    fm = FusionModel.untrained(999, 999)
+    m = MultimodalModel(KeywordTextBranch(), ToneAudioBranch(), fm)
+    assert m.method == "late"
+
+
+def test_parallel_branches_give_the_same_predictions():
+    segs = [
+        Segment(t, tone(lb))
+        for t, lb in [
+            ("I am so happy", "joy"),
+            ("I am furious", "sadness"),
+            ("", "fear"),
+            ("wow", "surprise"),
+        ]
+    ]
+    par, _, _ = make(parallel_branches=True)
+    seq, _, _ = make(parallel_branches=False)
+    assert par.predict(segs) == seq.predict(segs)
+    assert par.with_modality("both").parallel_branches is True

@@ -1,0 +1,148 @@
+"""emotag.evaluation and `emotag eval`: a manifest built at test time (tones, espeak-ng speech, text)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emotag.errors import DataError, InputError
+from emotag.evaluation import evaluate, format_report, read_manifest
+from emotag.fusion import FusionModel
+from emotag.models.multimodal import MultimodalModel
+from emotag.timeline import LABELS
+
+sys.path.insert(0, str(Path(__file__).parent / "models"))
+from stubs import KeywordTextBranch, ToneAudioBranch, tone  # noqa: E402
+
+SR = 16000
+
+
+def _wav(path: Path, samples: np.ndarray) -> Path:
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-f", "f32le", "-ar", str(SR), "-ac", "1", "-i", "pipe:0", str(path)],
+        input=samples.astype("<f4").tobytes(),
+        check=True,
+    )
+    return path
+
+
+@pytest.fixture
+def manifest(tmp_path):
+    media = tmp_path / "media"
+    media.mkdir()
+    # one file, three 1 s segments: joy tone, anger tone, sadness tone (decoded once, cut three times)
+    _wav(media / "tones.wav", np.concatenate([tone("joy"), tone("anger"), tone("sadness")]))
+    subprocess.run(["espeak-ng", "-w", str(media / "speech.wav"), "the train leaves at noon"], check=True)
+    rows = [
+        "audio,start,end,text,label",
+        "media/tones.wav,0,1,I am so happy,happy",  # both right (label via --label-map)
+        "media/tones.wav,1,2,what a wonderful day,anger",  # words joy, voice anger: a clash
+        "media/tones.wav,2,3,,sadness",  # audio only
+        ",,,I am scared,fear",  # text only
+        "media/speech.wav,,,the train leaves at noon,neutral",
+        "media/tones.wav,0,1,I am happy,other",  # no such label: skipped and counted
+    ]
+    path = tmp_path / "MANIFEST.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def stub_model() -> MultimodalModel:
+    tb, ab = KeywordTextBranch(), ToneAudioBranch()
+    return MultimodalModel(tb, ab, FusionModel.untrained(tb.embedding_dim, ab.embedding_dim))
+
+
+def test_read_manifest(manifest):
+    rows, n, skipped = read_manifest(manifest, {"happy": "joy"})
+    assert n == 6 and len(rows) == 5 and skipped == {"other": 1}
+    assert rows[0].label == "joy" and rows[0].start == 0.0 and rows[0].end == 1.0
+    assert rows[3].audio is None and rows[4].start is None
+    assert rows[0].audio == manifest.parent / "media" / "tones.wav"
+
+
+def test_evaluate_both(manifest, monkeypatch):
+    import emotag.evaluation as ev
+
+    decoded: list[Path] = []
+    real = ev._decode
+    monkeypatch.setattr(ev, "_decode", lambda p: decoded.append(p) or real(p))
+    report = evaluate(manifest, model=stub_model(), label_map={"happy": "joy"}, batch_size=2)
+    assert sorted(p.name for p in decoded) == ["speech.wav", "tones.wav"]  # each file decoded once
+    fused, text, audio = report.scores
+    assert (fused.name, text.name, audio.name) == ("fused", "text", "audio")
+    assert report.rows == 6 and report.n_skipped == 1 and fused.n == 5
+    assert text.n == 4 and audio.n == 4  # rows where that modality is present
+    assert fused.confusion[LABELS.index("sadness")][LABELS.index("sadness")] == 1
+    assert fused.confusion[LABELS.index("fear")][LABELS.index("fear")] == 1
+    assert sum(map(sum, fused.confusion)) == 5
+    assert 0.6 <= fused.accuracy <= 1.0
+    assert report.mismatch_rate == pytest.approx(1 / 3)  # rows with both: joy/joy, joy/anger clash, speech
+    d = report.to_dict()
+    assert json.loads(json.dumps(d))["scores"]["fused"]["n"] == 5
+    text_table = format_report(report)
+    assert "fused" in text_table and "mismatch flagged on 33.3%" in text_table and "other x1" in text_table
+
+
+def test_evaluate_single_modality(manifest):
+    report = evaluate(manifest, model=stub_model(), modality="text", label_map={"happy": "joy"})
+    assert [s.name for s in report.scores] == ["text"] and report.mismatch_rate is None
+    # text-only: the audio-only sadness row has nothing to go on (uniform → argmax anger): wrong
+    assert report.scores[0].confusion[LABELS.index("sadness")][LABELS.index("sadness")] == 0
+
+
+def test_manifest_errors(tmp_path):
+    with pytest.raises(InputError):
+        read_manifest(tmp_path / "missing.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("audio,text\nx.wav,hi\n")
+    with pytest.raises(DataError, match="no 'label' column"):
+        read_manifest(bad)
+    bad.write_text("audio,text,label\n,,joy\n")
+    with pytest.raises(DataError, match="neither audio nor text"):
+        read_manifest(bad)
+    bad.write_text("text,start,label\nhi,soon,joy\n")
+    with pytest.raises(DataError, match="start 'soon'"):
+        read_manifest(bad)
+    bad.write_text("text,label\nhi,other\n")
+    with pytest.raises(DataError, match="no row has a usable label"):
+        evaluate(bad, model=stub_model())
+
+
+def test_cli_eval(manifest, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    import emotag.models.audio as audio_mod
+    import emotag.models.text as text_mod
+    from emotag.cli import cli
+
+    monkeypatch.setattr(text_mod, "load_text_branch", lambda spec, d: KeywordTextBranch())
+    monkeypatch.setattr(audio_mod, "load_audio_branch", lambda spec, d: ToneAudioBranch())
+    mdir = tmp_path / "m"
+    mdir.mkdir()
+    (mdir / "config.json").write_text(json.dumps({"name": "stub", "labels": list(LABELS)}))
+    runner = CliRunner()
+    res = runner.invoke(
+        cli, ["-q", "eval", str(manifest), "--model", str(mdir), "--json", "--label-map", "happy=joy"]
+    )
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert data["model"] == "stub" and data["scored"] == 5 and data["skipped"] == {"other": 1}
+    res = runner.invoke(cli, ["-q", "eval", str(manifest), "--model", str(mdir), "--modality", "audio"])
+    assert res.exit_code == 0 and "audio" in res.output and "confusion" in res.output
+    res = runner.invoke(cli, ["eval", str(tmp_path / "nope.csv"), "--model", str(mdir)])
+    assert res.exit_code == 2 and "no such manifest" in res.output
+    res = runner.invoke(cli, ["eval", str(manifest), "--label-map", "happy"])
+    assert res.exit_code == 2 and "not old=new" in res.output
+
+
+@pytest.mark.slow
+def test_evaluate_default_model_on_speech(manifest):
+    report = evaluate(manifest, label_map={"happy": "joy"})
+    fused = report.score("fused")
+    assert fused is not None and fused.n == 5
+    assert report.score("text") is not None and report.score("text").n == 4

@@ -1,0 +1,196 @@
+"""emotag.fusion: evidence-gated fusion, mismatch, calibration scalars, safetensors round trip, and the
+training code's torch mirror (emotag.training.fusion) on constructed pairs from stand-in branches."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emotag.errors import ModelError
+from emotag.fusion import FUSION_METHODS, FusionInput, FusionModel, mismatch_direction
+from emotag.models.branches import BranchOutput
+from emotag.timeline import LABEL_VALENCE_AROUSAL, LABELS
+
+sys.path.insert(0, str(Path(__file__).parent / "models"))
+from stubs import KEYWORDS, KeywordTextBranch, ToneAudioBranch, tone  # noqa: E402
+
+K = len(LABELS)
+
+
+def peaked(labels: list[str], p: float = 0.8, evidence: float = 0.9, dim: int = 4) -> BranchOutput:
+    n = len(labels)
+    probs = np.full((n, K), (1 - p) / (K - 1), np.float32)
+    for i, lb in enumerate(labels):
+        probs[i, LABELS.index(lb)] = p
+    v = np.array([LABEL_VALENCE_AROUSAL[lb][0] for lb in labels], np.float32)
+    a = np.array([LABEL_VALENCE_AROUSAL[lb][1] for lb in labels], np.float32)
+    return BranchOutput(probs, v, a, np.ones((n, dim), np.float32), np.full(n, evidence, np.float32))
+
+
+def uniform(n: int, dim: int = 4) -> BranchOutput:
+    z = np.zeros(n, np.float32)
+    return BranchOutput(np.full((n, K), 1 / K, np.float32), z, z, np.zeros((n, dim), np.float32), z)
+
+
+def test_untrained_late_follows_the_modality_with_evidence():
+    fm = FusionModel.untrained()
+    labels = ["anger", "joy", "sadness", "fear"]
+    # words carry nothing (uniform, evidence 0): fused label follows the voice
+    out = fm.fuse(FusionInput.from_outputs(uniform(4), peaked(labels)))
+    assert [LABELS[i] for i in out.probs.argmax(1)] == labels
+    # voice carries nothing: follows the words
+    out = fm.fuse(FusionInput.from_outputs(peaked(labels), uniform(4)))
+    assert [LABELS[i] for i in out.probs.argmax(1)] == labels
+    # zero evidence wins even over a confident distribution: a peaked but evidence-0 text is ignored
+    out = fm.fuse(FusionInput.from_outputs(peaked(["joy"] * 4, p=0.99, evidence=0.0), peaked(labels, p=0.5)))
+    assert [LABELS[i] for i in out.probs.argmax(1)] == labels
+    np.testing.assert_allclose(out.probs.sum(1), 1.0, rtol=1e-5)
+
+
+def test_absent_rows_and_valence_leans_on_evidence():
+    fm = FusionModel.untrained()
+    x = FusionInput.assemble(
+        3, peaked(["joy"]), [0], peaked(["sadness", "anger"]), [1, 2], text_dim=4, audio_dim=4
+    )
+    assert x.text_present.tolist() == [True, False, False]
+    assert x.audio_present.tolist() == [False, True, True]
+    out = fm.fuse(x)
+    assert [LABELS[i] for i in out.probs.argmax(1)] == ["joy", "sadness", "anger"]
+    assert out.valence[0] > 0.5 and out.valence[1] < -0.5
+    assert out.mismatch.tolist() == [0.0, 0.0, 0.0]  # never a mismatch with one modality
+    assert out.direction.tolist() == [0, 0, 0]
+
+
+def test_mismatch_fires_on_clashing_outputs_and_says_which_way():
+    fm = FusionModel.untrained()
+    text = peaked(["joy", "joy", "anger", "sadness", "neutral"])
+    audio = peaked(["anger", "joy", "joy", "sadness", "anger"])
+    out = fm.fuse(FusionInput.from_outputs(text, audio))
+    assert out.mismatched.tolist() == [True, False, True, False, False]
+    assert out.mismatch[0] > 0.5 > out.mismatch[1]
+    assert mismatch_direction(int(out.direction[0])) == "positive words / negative voice"
+    assert mismatch_direction(int(out.direction[2])) == "negative words / positive voice"
+    # no evidence on one side: the same probabilities do not clash
+    quiet = peaked(["anger"] * 5, evidence=0.0)
+    assert not fm.fuse(FusionInput.from_outputs(text, quiet)).mismatched.any()
+
+
+def test_save_load_round_trip(tmp_path):
+    fm = FusionModel.untrained(8, 4)
+    path = tmp_path / "fusion.safetensors"
+    fm.save(path)
+    back = FusionModel.load(path)
+    assert back.method == "late" and back.text_dim == 8 and back.methods == ("late",)
+    x = FusionInput.from_outputs(peaked(["joy", "fear"]), peaked(["joy", "anger"]))
+    np.testing.assert_allclose(back.fuse(x).probs, fm.fuse(x).probs)
+    with pytest.raises(ModelError, match="not trained"):
+        back.fuse(x, "hybrid")
+    with pytest.raises(ModelError, match="unknown fusion method"):
+        back.fuse(x, "median")
+    (tmp_path / "bad.safetensors").write_bytes(b"not a safetensors file")
+    with pytest.raises(ModelError, match="cannot read"):
+        FusionModel.load(tmp_path / "bad.safetensors")
+
+
+# --------------------------------------------------------------------------- training on constructed pairs
+
+
+def _items(n_text: int, n_audio: int, seed: int):
+    from emotag.training.fusion import AudioItem, TextItem, nonspeech_audio
+
+    rng = np.random.default_rng(seed)
+    words: dict[str, list[str]] = {}
+    for w, lb in KEYWORDS.items():
+        words.setdefault(lb, []).append(w)
+    texts = []
+    for i in range(n_text):
+        lb = LABELS[i % K]
+        if lb == "neutral":
+            texts.append(TextItem("the door is open", i % K, (), f"d{i}"))
+        else:  # 40 % of lines also carry a misleading word: the text branch alone is unsure there
+            w = str(rng.choice(words[lb]))
+            if rng.random() < 0.4:
+                other = str(rng.choice([k for k, v in KEYWORDS.items() if v != lb]))
+                w = f"{w} and {other}" if rng.random() < 0.5 else f"{other} and {w}"
+            texts.append(TextItem(f"I feel {w} now", i % K, (), f"d{i}"))
+    audio = []
+    for i in range(n_audio):
+        lb = LABELS[i % K]
+        wave = tone(lb, 0.5)
+        if rng.random() < 0.4:  # 40 % also carry an equally loud wrong tone: the audio branch is unsure
+            wave = wave + tone(LABELS[(i + 1 + rng.integers(K - 1)) % K], 0.5)
+        audio.append(AudioItem(wave + rng.normal(0, 0.02, 8000).astype(np.float32), i % K, f"s{i % 3}"))
+    audio += [AudioItem(w * 0.0, -1, "ns", "nonspeech") for w in nonspeech_audio(8, seed)]
+    return texts, audio
+
+
+@pytest.fixture(scope="module")
+def trained():
+    from emotag.training.fusion import (
+        Cache,
+        FusionTrainOptions,
+        build_pairs,
+        neutral_line_indices,
+        run_audio,
+        run_text,
+        train_fusion_on_pairs,
+    )
+
+    tb, ab = KeywordTextBranch(), ToneAudioBranch()
+    sides = []
+    for seed in (1, 2):
+        texts, audio = _items(140, 70, seed)
+        pairs = build_pairs(texts, audio, neutral_idx=neutral_line_indices(texts), seed=seed)
+        sides.append((Cache(run_text(tb, texts), run_audio(ab, audio)), pairs))
+    opts = FusionTrainOptions(epochs=150, mlp_epochs=60)
+    return train_fusion_on_pairs(
+        sides[0][0], sides[0][1], sides[1][0], sides[1][1], seed=0, options=opts
+    ), sides
+
+
+def test_pairs_have_every_kind(trained):
+    _, sides = trained
+    pairs = sides[0][1]
+    kinds = set(pairs.kind)
+    assert {"same", "neutral_text", "nonspeech", "missing", "clash"} <= kinds
+    clash = np.asarray(pairs.kind) == "clash"
+    assert (pairs.label[clash] == -1).all() and (pairs.label[~clash] >= 0).all()
+    assert set(pairs.clash_direction[clash].tolist()) == {-1, 1}
+
+
+def test_trained_fusion_beats_each_branch_and_flags_clashes(trained):
+    (model, report), _ = trained
+    assert set(model.methods) == set(FUSION_METHODS)
+    best = report.methods[report.chosen]
+    assert report.chosen == max(report.methods, key=lambda m: report.methods[m]["accuracy"])
+    # on same-label pairs the two imperfect stubs err independently: fusion must beat both
+    assert best["accuracy_same"] > report.branches["text"]["accuracy_same"]
+    assert best["accuracy_same"] > report.branches["audio"]["accuracy_same"]
+    assert report.mismatch["flag_rate_clash"] >= 3 * report.mismatch["flag_rate_same"]
+    assert 0.0 < model.threshold < 1.0
+    assert all(t > 0 for t in report.temperatures.values())
+
+
+def test_torch_training_mirror_matches_numpy_inference(trained, tmp_path):
+    import torch
+
+    from emotag.training.fusion import _early_t, _hybrid_t, _inputs_t, _late_t
+
+    (model, _), sides = trained
+    cache, pairs = sides[1]
+    x = cache.inputs(pairs)
+    xt = _inputs_t(x)
+    pt = {k: torch.as_tensor(v) for k, v in model.params.items()}
+    for method, fn in (
+        ("late", lambda: _late_t(xt, pt, "late")),
+        ("early", lambda: _early_t(xt, pt)),
+        ("hybrid", lambda: _hybrid_t(xt, pt)),
+    ):
+        np.testing.assert_allclose(fn().detach().numpy(), model.logits(x, method), rtol=1e-4, atol=1e-4)
+    model.save(tmp_path / "f.safetensors")
+    back = FusionModel.load(tmp_path / "f.safetensors")
+    assert back.method == model.method and back.info["trained"] is True
+    np.testing.assert_allclose(back.fuse(x).probs, model.fuse(x).probs, rtol=1e-6)

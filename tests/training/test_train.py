@@ -1,0 +1,71 @@
+"""`emotag train` end to end on a tiny subset of the real data (slow: real encoder, real audio network)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def test_cli_train_reports_missing_data(tmp_path):
+    from click.testing import CliRunner
+
+    from emotag.cli import cli
+
+    res = CliRunner().invoke(
+        cli, ["-q", "train", "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "m")]
+    )
+    assert res.exit_code == 9 and "data folder not found" in res.output
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    if not (DATA / "ravdess" / "labels.csv").is_file():
+        pytest.skip(f"shared data folder not found at {DATA}")
+    from emotag.training import train
+
+    out = tmp_path_factory.mktemp("model")
+    stages: list[str] = []
+    t0 = time.monotonic()
+    report = train(DATA, out, seed=0, quick=True, progress=lambda stage, done, total: stages.append(stage))
+    return out, report, time.monotonic() - t0, stages
+
+
+@pytest.mark.slow
+def test_quick_train_writes_a_loadable_model(trained):
+    out, report, seconds, stages = trained
+    assert seconds < 600, f"quick training took {seconds:.0f} s"
+    for name in ("config.json", "fusion.safetensors", "MODEL_CARD.md", "model_card.json"):
+        assert (out / name).is_file(), name
+    cfg = json.loads((out / "config.json").read_text())
+    assert {"text", "fusion"} <= set(cfg) and cfg["fusion"]["trained"] is True
+    assert set(report.fusion["methods"]) == {"early", "late", "hybrid"}
+    assert report.fusion["chosen"] == cfg["fusion"]["method"]
+    assert any(s.startswith("text") for s in stages) and any(s.startswith("fusion") for s in stages)
+    card = json.loads((out / "model_card.json").read_text())
+    assert "CC BY-NC-SA 4.0" in card["licences"]["RAVDESS"] and card["figures"]["fusion"]["chosen"]
+    assert "non-commercial" in (out / "MODEL_CARD.md").read_text()
+
+
+@pytest.mark.slow
+def test_quick_model_predicts(trained):
+    import numpy as np
+
+    from emotag.models import load_model
+    from emotag.models.base import Segment
+    from emotag.models.multimodal import MultimodalModel
+
+    out, *_ = trained
+    model = load_model(out)
+    assert isinstance(model, MultimodalModel)
+    rng = np.random.default_rng(0)
+    preds = model.predict(
+        [Segment("I love this!", rng.normal(0, 0.1, 16000).astype(np.float32)), Segment("", None)]
+    )
+    assert len(preds) == 2 and preds[1].text is None and preds[1].audio is None
+    for m in ("early", "late", "hybrid"):
+        assert isinstance(load_model(out, fusion=m), MultimodalModel)
