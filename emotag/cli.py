@@ -28,26 +28,16 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from emotag import __version__
+from emotag.cli_errors import CliFailure, debug_enabled
 from emotag.errors import EmotagError
 
 EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
-
-
-class _Failure(click.ClickException):
-    """A ClickException carrying an EmotagError's exit code and emotag's message prefix."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"emotag: error: {self.format_message()}", err=True)
 
 
 class EmotagGroup(click.Group):
@@ -59,33 +49,20 @@ class EmotagGroup(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except EmotagError as exc:
-            if _debug(ctx):
+            if debug_enabled(ctx):
                 raise
-            raise _Failure(str(exc), exc.exit_code) from exc
+            raise CliFailure(str(exc), exc.exit_code) from exc
         except KeyboardInterrupt:
-            if _debug(ctx):
+            if debug_enabled(ctx):
                 raise
-            raise _Failure("interrupted", EXIT_INTERRUPTED) from None
+            raise CliFailure("interrupted", EXIT_INTERRUPTED) from None
         except Exception as exc:
-            if _debug(ctx):
+            if debug_enabled(ctx):
                 raise
-            raise _Failure(
+            raise CliFailure(
                 f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)",
                 EXIT_INTERNAL,
             ) from exc
-
-
-def _debug(ctx: click.Context) -> bool:
-    root = ctx.find_root()
-    return bool(root.obj and root.obj.get("debug"))
-
-
-def fail(exc: EmotagError, ctx: click.Context | None = None) -> NoReturn:
-    """Raise ``exc`` as a one-line CLI failure (or re-raise it under ``--debug``)."""
-    ctx = ctx or click.get_current_context()
-    if _debug(ctx):
-        raise exc
-    raise _Failure(str(exc), exc.exit_code) from exc
 
 
 def warn(message: str) -> None:
@@ -207,6 +184,7 @@ def _export_decorator() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 @click.pass_context
 def tag_command(
     ctx: click.Context,
+    /,
     media: Sequence[Path],
     output: str | None,
     subs: Path | None,

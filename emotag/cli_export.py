@@ -4,19 +4,19 @@
 exporter layer stays in one place. Option values are validated in click callbacks (so mistakes are
 usage errors, exit 2, with the option named) and turned into one :class:`~emotag.exporters.ExportOptions`
 by :func:`options_from_cli`. Library errors are raised as :class:`~emotag.errors.EmotagError` and turned
-into one stderr line by :func:`_run_guarded` (a single helper the CLI's shared handler can replace).
+into one stderr line by :func:`emotag.cli_errors.guarded`, shared by every command module.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from emotag.cli_errors import guarded
 from emotag.errors import EmotagError, UnknownExporterError
 
 __all__ = ["export_options", "options_from_cli", "register", "selection_options"]
@@ -37,28 +37,6 @@ _OPTION_KEYS = (
     "handles",
     "title",
 )
-
-
-class _CliFailure(click.ClickException):
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code  # type: ignore[misc]  # click declares it a class variable
-
-    def show(self, file: Any = None) -> None:
-        click.echo(f"emotag: error: {self.format_message()}", err=True)
-
-
-@contextmanager
-def _run_guarded() -> Iterator[None]:
-    """Turn an EmotagError into one stderr line and its exit code (cli's shared handler may replace it)."""
-    try:
-        yield
-    except EmotagError as e:
-        ctx = click.get_current_context(silent=True)
-        root = ctx.find_root() if ctx is not None else None
-        if root is not None and isinstance(root.obj, dict) and root.obj.get("debug"):
-            raise
-        raise _CliFailure(str(e), e.exit_code) from e
 
 
 # --------------------------------------------------------------------------- option callbacks
@@ -296,7 +274,7 @@ def export_command(track_file: Path, to: list[str], output: str | None, force: b
     from emotag import exporters
     from emotag.trackfile import load_track
 
-    with _run_guarded():
+    with guarded():
         options, _ = options_from_cli(**kwargs)
         track = load_track(track_file)
         if output == "-":
@@ -330,7 +308,7 @@ def formats_command(as_json: bool) -> None:
     """List export formats: name, file suffix, whether frame-based (needs --fps on audio), description."""
     from emotag import exporters
 
-    with _run_guarded():
+    with guarded():
         found = exporters.available()
         entries = exporters.registry_entries()
     rows: list[dict[str, Any]] = [

@@ -10,34 +10,12 @@ tqdm and is silent under the group's ``--quiet``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
-from emotag.errors import EmotagError
-
-
-class _Failure(click.ClickException):
-    """A ClickException with the EmotagError's exit code."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code  # type: ignore[misc]
-
-
-@contextmanager
-def _emotag_errors() -> Iterator[None]:
-    """Turn an :class:`EmotagError` into a :class:`click.ClickException` with the same exit code."""
-    try:
-        yield
-    except EmotagError as exc:
-        ctx = click.get_current_context(silent=True)
-        if ctx is not None and ctx.find_root().obj and ctx.find_root().obj.get("debug"):
-            raise
-        raise _Failure(str(exc), exc.exit_code) from exc
+from emotag.cli_errors import guarded
 
 
 def _quiet(ctx: click.Context) -> bool:
@@ -140,7 +118,7 @@ def train_command(
 
     bars = _Bars(_quiet(ctx))
     try:
-        with _emotag_errors():
+        with guarded():
             report = train(
                 data_dir,
                 out_dir,
@@ -190,7 +168,7 @@ def eval_command(
     mapping = parse_label_map(label_map)
     bars = _Bars(_quiet(ctx))
     try:
-        with _emotag_errors():
+        with guarded():
             from emotag.models import load_model
 
             loaded = load_model(model, fusion=fusion, modality=modality)
@@ -218,7 +196,7 @@ def models_command(as_json: bool) -> None:
 
     from emotag.models import list_models
 
-    with _emotag_errors():
+    with guarded():
         infos = list_models()
     if as_json:
         click.echo(json.dumps([asdict(i) for i in infos], indent=2))

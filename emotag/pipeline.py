@@ -175,6 +175,9 @@ def score(
         One :class:`~emotag.timeline.TaggedCue` per cue, in order.
     """
     segs = segments(cues, audio, context=context)
+    for_file = getattr(model, "for_file", None)  # optional: models that normalise per file/speaker
+    if callable(for_file):
+        model = for_file(segs)
     total = len(cues)
     if progress:
         progress("score", 0, total)

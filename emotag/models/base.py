@@ -69,3 +69,8 @@ class EmotionModel(Protocol):
     def predict(self, segments: Sequence[Segment]) -> list[Prediction]:
         """Score a batch of segments; returns one prediction per segment, in order."""
         ...
+
+
+# A model may also offer ``for_file(segments) -> EmotionModel``: the pipeline calls it once per media file
+# with all of that file's segments and scores the file's batches with the returned model (the default model
+# uses it to normalise prosody per speaker/file). It is optional, so it is not part of the Protocol.
