@@ -13,6 +13,7 @@ import argparse
 import csv
 import io
 import json
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -39,8 +40,11 @@ def _otio_markers(text: str, adapter: str, **kwargs: object) -> list[tuple[float
 
 
 def _tsv(text: str, delimiter: str = "\t") -> list[tuple[float, str]]:
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
-    return [(0.0, " | ".join(r[:3])) for r in rows if r]
+    """Rows of a marker list; a header row (no digit in its first two cells) is not counted."""
+    rows = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter) if r]
+    if rows and not any(ch.isdigit() for ch in "".join(rows[0][:2])):
+        rows = rows[1:]
+    return [(math.nan, " | ".join(r[:4])) for r in rows]  # time stays in the row text
 
 
 def _readers(track_fps: float) -> dict[str, tuple[str, Callable[[str], list[tuple[float, str]]]]]:
@@ -64,7 +68,10 @@ def _readers(track_fps: float) -> dict[str, tuple[str, Callable[[str], list[tupl
         "vtt": ("webvtt-py", vtt),
         "ass": ("pysubs2", ass),
         "json": ("json", lambda t: [(c["start_ms"] / 1000, c["label"]) for c in json.loads(t)["cues"]]),
-        "jsonl": ("json lines", lambda t: [(0.0, json.loads(ln).get("label", "")) for ln in t.splitlines()]),
+        "jsonl": (
+            "json lines",
+            lambda t: [(json.loads(ln)["start_ms"] / 1000, json.loads(ln)["label"]) for ln in t.splitlines()],
+        ),
         "csv": ("csv", lambda t: _tsv(t, ",")),
         "edl": ("otio cmx_3600", lambda t: _otio_markers(t, "cmx_3600", rate=fps)),
         "resolve-edl": ("otio cmx_3600", lambda t: _otio_markers(t, "cmx_3600", rate=fps)),
@@ -79,7 +86,10 @@ def _readers(track_fps: float) -> dict[str, tuple[str, Callable[[str], list[tupl
         ),
         "reaper": ("csv", lambda t: _tsv(t, ",")),
         "audition": ("csv (tab)", _tsv),
-        "chapters": ("regex", lambda t: [(0.0, ln) for ln in t.splitlines() if re.match(r"^\d+:\d\d", ln)]),
+        "chapters": (
+            "regex",
+            lambda t: [(math.nan, ln) for ln in t.splitlines() if re.match(r"^\d+:\d\d", ln)],
+        ),
     }
 
 
@@ -102,7 +112,8 @@ def main() -> None:
         except Exception as exc:  # report, don't hide: this is what the check is for
             print(f"{fmt:12} {reader:14} FAILED to read: {type(exc).__name__}: {exc}")
             continue
-        first = f"{items[0][0]:.3f}s {items[0][1][:50]!r}" if items else "-"
+        when = "" if not items or math.isnan(items[0][0]) else f"{items[0][0]:.3f}s "
+        first = f"{when}{items[0][1][:50]!r}" if items else "-"
         print(f"{fmt:12} {reader:14} {len(items):3d} items; first: {first}")
 
 
