@@ -123,6 +123,10 @@ def build_card(
         if p.is_file() and p.suffix in (".safetensors", ".json")
     }
     fusion_cfg = cfg.get("fusion", {}) if isinstance(cfg.get("fusion"), dict) else {}
+    text_cfg = cfg.get("text", {}) if isinstance(cfg.get("text"), dict) else {}
+    context = (
+        "previous cues as context" if text_cfg.get("use_context") else "each cue on its own (no context)"
+    )
     return {
         "name": cfg.get("name", "emotag-default-1"),
         "version": cfg.get("version", 1),
@@ -132,7 +136,7 @@ def build_card(
         "evidence, a voice/words mismatch score in [0, 1] and a flag",
         "architecture": {
             "text": "all-MiniLM-L6-v2 (packaged, SHA-256 verified) + fine-tuned top layer(s) and head; "
-            "previous cues as context",
+            + context,
             "audio": "CNN over log-mel spectrograms + prosody features (pitch, energy, rate, voice quality), "
             "trained from the waveform",
             "fusion": f"{fusion_cfg.get('method', 'late')} (selectable: early, late, hybrid); "
