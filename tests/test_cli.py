@@ -174,3 +174,22 @@ def test_frame_based_export_of_audio_only_media_fails_before_scoring(
     ok = CliRunner().invoke(cli, ["-q", "tag", str(wav), "--export", "srt,edl", "--fps", "25"])
     assert ok.exit_code == 0, ok.output
     assert (tmp_path / "voice.emotag.edl").read_text().startswith("TITLE:")
+
+
+def test_hugging_face_models_replace_both_branches(talk: Path, tmp_path: Path) -> None:
+    """--text-model / --audio-model with tiny local HF classifiers, through the real model loader."""
+    from tests.tinymodels import tiny_audio_classifier, tiny_classifier
+
+    (tmp_path / "audio_model").mkdir()
+    text_dir = tiny_classifier(tmp_path, {0: "happy", 1: "angry", 2: "sad", 3: "other"})
+    audio_dir = tiny_audio_classifier(tmp_path / "audio_model", {0: "ang", 1: "hap", 2: "sad", 3: "neu"})
+    args = ["-q", "tag", str(talk), "-o", "-", "--text-model", str(text_dir), "--audio-model", str(audio_dir)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    cues = json.loads(result.stdout)["cues"]
+    assert len(cues) == 3
+    for cue in cues:
+        for evidence in (cue["text_evidence"], cue["audio_evidence"]):
+            assert abs(sum(evidence["probs"].values()) - 1) < 1e-4
+            # neither tiny model has disgust, fear or surprise: those labels get nothing
+            assert all(evidence["probs"][lab] == 0 for lab in ("disgust", "fear", "surprise"))

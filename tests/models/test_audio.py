@@ -18,6 +18,7 @@ from emotag.models.audio import (
     map_label,
 )
 from emotag.timeline import LABELS
+from tests.tinymodels import tiny_audio_classifier
 
 SR = 16000
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "emotag" / "models" / "default"
@@ -98,27 +99,8 @@ def test_label_synonyms() -> None:
 
 
 def test_hugging_face_branch_with_tiny_random_model(tmp_path: Path) -> None:
-    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification
-
     id2label = {0: "ang", 1: "hap", 2: "sad", 3: "neu", 4: "boredom"}
-    cfg = Wav2Vec2Config(
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-        conv_dim=(8, 8),
-        conv_kernel=(10, 3),
-        conv_stride=(5, 2),
-        num_feat_extract_layers=2,
-        id2label=id2label,
-        label2id={v: k for k, v in id2label.items()},
-        num_labels=5,
-        classifier_proj_size=8,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=2,
-    )
-    Wav2Vec2ForSequenceClassification(cfg).save_pretrained(tmp_path)
-    Wav2Vec2FeatureExtractor(sampling_rate=SR).save_pretrained(tmp_path)
+    tiny_audio_classifier(tmp_path, id2label, SR)
     br = load_audio_branch(str(tmp_path), tmp_path / "unused")
     assert isinstance(br, HFAudioBranch) and br.embedding_dim == 16
     out = br.infer(_waves()[:3])

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from emotag.errors import ModelError, UnknownModelError
 from emotag.timeline import LABELS
+from tests.tinymodels import tiny_classifier, tiny_encoder
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -29,59 +29,8 @@ from emotag.models.text import (  # noqa: E402
     verify_weights,
 )
 
-WORDS = (
-    "i am so happy this is wonderful hate you get out miss her much can't stop crying the meeting at noon on "
-    "friday love great angry sad afraid wow what a day ! , . ' ? hi there do believe it"
-).split()
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "emotag" / "models" / "default"
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
-
-
-def _tokenizer(tmp: Path) -> Any:
-    # transformers 5 folded BertTokenizerFast into BertTokenizer (tokenizers-backed); 4.x has both.
-    tok_cls = getattr(transformers, "BertTokenizerFast", None) or transformers.BertTokenizer
-    vocab = tmp / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *dict.fromkeys(WORDS)]) + "\n")
-    return tok_cls(vocab_file=str(vocab), do_lower_case=True)
-
-
-def _config(n_vocab: int, **kw: Any) -> Any:
-    from transformers import BertConfig
-
-    return BertConfig(
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=37,
-        vocab_size=n_vocab,
-        max_position_embeddings=128,
-        **kw,
-    )
-
-
-def tiny_classifier(tmp: Path, id2label: dict[int, str]) -> Path:
-    from transformers import BertForSequenceClassification
-
-    torch.manual_seed(0)
-    tok = _tokenizer(tmp)
-    cfg = _config(
-        len(tok), num_labels=len(id2label), id2label=id2label, label2id={v: k for k, v in id2label.items()}
-    )
-    out = tmp / "clf"
-    BertForSequenceClassification(cfg).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
-
-
-def tiny_encoder(tmp: Path) -> Path:
-    from transformers import BertModel
-
-    torch.manual_seed(0)
-    tok = _tokenizer(tmp)
-    out = tmp / "enc"
-    BertModel(_config(len(tok))).save_pretrained(out)
-    tok.save_pretrained(out)
-    return out
 
 
 def test_classifier_labels_are_mapped(tmp_path):
