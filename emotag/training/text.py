@@ -85,16 +85,16 @@ Progress = Callable[[str, float], None]
 class TextTrainOptions:
     """Hyper-parameters of :func:`train_text` (defaults = the shipped model's recipe)."""
 
-    train_layers: int = 1
+    train_layers: int = 2
     head_hidden: int = 256
-    epochs: int = 3
+    epochs: int = 4
     batch_size: int = 32
     lr_layers: float = 5e-5
     lr_head: float = 1e-3
     weight_decay: float = 0.01
     label_smoothing: float = 0.1
     class_weight_power: float = 0.0
-    go_fraction: float = 0.35  # fixed seeded share of GoEmotions train used
+    go_fraction: float = 0.5  # fixed seeded share of GoEmotions train used
     dialogue_repeat: int = 1
     valence_weight: float = 0.5
     use_context: bool = False
