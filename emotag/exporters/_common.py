@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 
 from emotag.exporters import Timing
 from emotag.selection import Region
-from emotag.timecode import cue_frames
-from emotag.timeline import TaggedCue
+from emotag.timecode import cue_frames, ms_to_frame_ceil
+from emotag.timeline import TaggedCue, Track
 
 __all__ = ["ascii_text", "one_line", "region_frames", "tag_name"]
 
@@ -66,3 +67,12 @@ def ascii_text(text: str) -> str:
 def region_frames(region: Region, timing: Timing) -> tuple[int, int]:
     """``(first, end_exclusive)`` frames of a region from the media start (floor, ceil, >= 1 frame)."""
     return cue_frames(region.start_ms, region.end_ms, timing.fps)
+
+
+def clip_frames(track: Track, regions: Sequence[Region], timing: Timing) -> int:
+    """Frames a clip of the media needs: its duration (ceil), stretched to hold every region, at least 1."""
+    return max(
+        1,
+        ms_to_frame_ceil(track.media.duration_ms, timing.fps),
+        *(region_frames(r, timing)[1] for r in regions),
+    )

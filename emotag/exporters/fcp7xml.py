@@ -27,8 +27,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from emotag.exporters import ExportOptions, Timing, timing
-from emotag.exporters._common import one_line, region_frames
-from emotag.timecode import frames_to_tc, ms_to_frame_ceil, nominal_fps
+from emotag.exporters._common import clip_frames, one_line, region_frames
+from emotag.timecode import frames_to_tc, nominal_fps
 from emotag.timeline import Track
 
 __all__ = ["EXPORTER", "Fcp7XmlExporter"]
@@ -68,9 +68,7 @@ class Fcp7XmlExporter:
         t = timing(track, options, self.name)
         media = track.media
         regions = options.regions(track)
-        duration = max(
-            1, ms_to_frame_ceil(media.duration_ms, t.fps), *(region_frames(r, t)[1] for r in regions)
-        )
+        duration = clip_frames(track, regions, t)
         filename = Path(media.path).name or "media"
         has_video = media.has_video or media.width is not None
 

@@ -38,8 +38,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from emotag.exporters import ExportOptions, Timing, timing
-from emotag.exporters._common import one_line, region_frames
-from emotag.timecode import ms_to_frame_ceil
+from emotag.exporters._common import clip_frames, one_line, region_frames
 from emotag.timeline import Track
 
 __all__ = ["EXPORTER", "FcpxmlExporter", "rational"]
@@ -75,11 +74,7 @@ class FcpxmlExporter:
         t = timing(track, options, self.name)
         media = track.media
         regions = options.regions(track)
-        duration = max(
-            1,
-            ms_to_frame_ceil(media.duration_ms, t.fps),
-            *(region_frames(r, t)[1] for r in regions),
-        )
+        duration = clip_frames(track, regions, t)
         stem = Path(media.path).stem or "media"
         tc_format = "DF" if t.drop else "NDF"
         has_video = media.has_video or media.width is not None
