@@ -238,6 +238,11 @@ def _ffmpeg_url(path: Path) -> str:
     return "file:" + str(path)
 
 
+def _ffmpeg_input(exe: str, path: Path, stream_map: str) -> list[str]:
+    """The common head of every ffmpeg call here: quiet, no stdin, one input, one mapped stream."""
+    return [exe, "-nostdin", "-hide_banner", "-v", "error", "-i", _ffmpeg_url(path), "-map", stream_map]
+
+
 def _last_line(stderr: str) -> str:
     lines = [ln.strip() for ln in stderr.strip().splitlines() if ln.strip()]
     return lines[-1] if lines else "no error message"
@@ -451,15 +456,7 @@ def load_audio(
     raw = buf.view(np.uint8)
     nbytes = 0
     cmd = [
-        exe,
-        "-nostdin",
-        "-hide_banner",
-        "-v",
-        "error",
-        "-i",
-        _ffmpeg_url(p),
-        "-map",
-        f"0:a:{st.ordinal}",
+        *_ffmpeg_input(exe, p, f"0:a:{st.ordinal}"),
         "-vn",
         "-sn",
         "-dn",
@@ -583,15 +580,7 @@ def extract_subtitle_stream(path: str | os.PathLike[str], ordinal: int, *, probe
     exe = _tool("ffmpeg")
     proc = subprocess.run(
         [
-            exe,
-            "-nostdin",
-            "-hide_banner",
-            "-v",
-            "error",
-            "-i",
-            _ffmpeg_url(p),
-            "-map",
-            f"0:s:{ordinal}",
+            *_ffmpeg_input(exe, p, f"0:s:{ordinal}"),
             "-f",
             fmt,
             "pipe:1",

@@ -174,6 +174,10 @@ class MultimodalModel:
             outs.append(self._text.infer(texts, contexts))
         return _unsort(outs, order)
 
+    def _has_audio(self, segment: Segment) -> bool:
+        """Whether a segment has enough audio for the audio branch (shorter counts as absent)."""
+        return segment.audio is not None and np.size(segment.audio) >= self.min_samples
+
     def for_file(self, segments: Sequence[Segment]) -> MultimodalModel:
         """This model bound to one media file's speaker statistics (see :meth:`AudioBranch.file_stats`).
 
@@ -185,11 +189,7 @@ class MultimodalModel:
         stats_of = getattr(self._audio, "file_stats", None)
         if self.modality == "text" or not callable(stats_of):
             return self
-        waves = [
-            np.asarray(s.audio, dtype=np.float32).reshape(-1)
-            for s in segments
-            if s.audio is not None and np.size(s.audio) >= self.min_samples
-        ]
+        waves = [np.asarray(s.audio, dtype=np.float32).reshape(-1) for s in segments if self._has_audio(s)]
         bound = copy.copy(self)
         bound._file_stats = stats_of(waves) if waves else None
         return bound
@@ -216,13 +216,7 @@ class MultimodalModel:
             else []
         )
         audio_rows = (
-            [
-                i
-                for i, s in enumerate(segments)
-                if s.audio is not None and np.size(s.audio) >= self.min_samples
-            ]
-            if self.modality != "text"
-            else []
+            [i for i, s in enumerate(segments) if self._has_audio(s)] if self.modality != "text" else []
         )
         if self.parallel_branches and text_rows and audio_rows:
             # torch releases the GIL inside its kernels: the two branches overlap on two cores
