@@ -72,8 +72,14 @@ PROSODY_NAMES: tuple[str, ...] = (
     "jitter_st",
     "shimmer_db",
     "hnr_db",
+    *(f"profile_{i:02d}_db" for i in range(16)),
 )
 N_PROSODY = len(PROSODY_NAMES)
+#: The first 16 entries are prosody proper; models trained before the spectral profile read only those.
+N_PROSODY_CORE = 16
+#: The spectral profile: mean log energy of 16 bands (4 adjacent mel bands each) over active frames, minus
+#: their average. Loudness-free; per-file normalisation turns it into "brighter/darker than this speaker".
+N_PROFILE = N_PROSODY - N_PROSODY_CORE
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,6 +327,12 @@ def prosody_and_evidence(
     shimmer = _masked_mean((edb[:, 1:] - edb[:, :-1]).abs(), pv)
     hnr = _masked_mean(10.0 * torch.log10(r / (1.0 - r) + 1e-6), voiced)
 
+    melp = torch.matmul(pw, torch.from_numpy(_mel_matrix()))  # (B, T, 64)
+    bands = 10.0 * torch.log10(melp.reshape(b, tn, N_PROFILE, -1).sum(-1) + 1e-10)  # (B, T, 16)
+    sf = sact.to(bands.dtype)[..., None]
+    prof = (bands * sf).sum(1) / sf.sum(1).clamp_min(1.0)
+    prof = prof - prof.mean(-1, keepdim=True)
+
     pros = torch.stack(
         [
             f0_mean,
@@ -342,6 +354,7 @@ def prosody_and_evidence(
         ],
         dim=-1,
     )
+    pros = torch.cat([pros, prof.to(pros.dtype)], dim=-1)
     pros = torch.nan_to_num(pros, nan=0.0, posinf=0.0, neginf=0.0)
 
     # Evidence: level gate x voiced share of the whole cue x energy modulation x low flatness.
@@ -360,14 +373,21 @@ def compute_features(waveforms: Sequence[npt.NDArray[np.float32]]) -> Features:
     return features_from_batch(batch, lengths)
 
 
-def features_from_batch(batch: torch.Tensor, lengths: torch.Tensor) -> Features:
-    """:func:`compute_features` on an already padded ``(B, N)`` batch."""
+def features_from_batch(batch: torch.Tensor, lengths: torch.Tensor, *, with_prosody: bool = True) -> Features:
+    """:func:`compute_features` on an already padded ``(B, N)`` batch.
+
+    ``with_prosody=False`` skips the prosody pass (the caller already has it): prosody and evidence are
+    then zeros.
+    """
     import torch
 
     with torch.no_grad():
         power = stft_power(batch)
         mel, mask = log_mel_from_power(power, lengths)
-        pros, ev = prosody_and_evidence(batch, lengths, power)
+        if with_prosody:
+            pros, ev = prosody_and_evidence(batch, lengths, power)
+        else:
+            pros, ev = torch.zeros((batch.shape[0], N_PROSODY)), torch.zeros((batch.shape[0],))
     return Features(mel=mel, mask=mask, prosody=pros, evidence=ev)
 
 

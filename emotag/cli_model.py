@@ -151,6 +151,14 @@ def train_command(
     "--label-map", help="Label synonyms, e.g. happy=joy,calm=neutral,other= (empty drops the label)."
 )
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
+@click.option(
+    "--group-by",
+    type=click.Choice(["auto", "speaker", "file", "none"]),
+    default="auto",
+    show_default=True,
+    help="Rows that share the per-speaker voice normalisation: the 'speaker' column where filled, else "
+    "the audio file (auto); 'none' scores every row alone.",
+)
 @click.pass_context
 def eval_command(
     ctx: click.Context,
@@ -161,8 +169,9 @@ def eval_command(
     as_json: bool,
     label_map: str | None,
     batch_size: int,
+    group_by: str,
 ) -> None:
-    """Score a labelled MANIFEST.csv (columns audio, start, end, text, label) and print metrics."""
+    """Score a labelled MANIFEST.csv (columns audio, start, end, text, label[, speaker]); print metrics."""
     from emotag.evaluation import evaluate, format_report
 
     mapping = parse_label_map(label_map)
@@ -179,6 +188,7 @@ def eval_command(
                 label_map=mapping,
                 batch_size=batch_size,
                 progress=bars,
+                group_by=group_by,
             )
     finally:
         bars.close()

@@ -8,7 +8,16 @@ start    optional: segment start in seconds (empty = 0)
 end      optional: segment end in seconds (empty = end of file)
 text     optional: the words spoken in the segment
 label    required: one of :data:`~emotag.timeline.LABELS` after the ``label_map`` is applied
+speaker  optional: who speaks; rows of one speaker share the per-speaker voice normalisation
 =======  =====================================================================================
+
+Per-speaker normalisation (``group_by``): ``emotag tag`` binds the model to each media file
+(``for_file``), so pitch, energy and spectral shape are read relative to the file's own voices. ``emotag
+eval`` does the same per group of rows: ``auto`` groups by ``speaker`` where that column is filled and
+otherwise by audio file (the segments of one long recording); ``speaker`` and ``file`` use only that key;
+``none`` scores every row on its own. Only the audio is used for the statistics, never the labels. Groups
+with too little speech (fewer than the audio branch's minimum cues) are scored without normalisation,
+exactly as ``emotag tag`` treats such a file.
 
 Each row needs audio or text (or both). Labels go through ``label_map`` (``{"happy": "joy", "other": ""}``);
 a row whose label maps to nothing in LABELS is skipped and counted per original label, so a mis-typed map
@@ -55,6 +64,7 @@ class ManifestRow:
     audio: Path | None = None
     start: float | None = None
     end: float | None = None
+    speaker: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +139,8 @@ class EvalReport:
         mean_mismatch: mean mismatch score over those rows.
         seconds: wall time of decoding + scoring.
         labels: the label order of the confusion matrices.
+        groups: normalisation groups of more than one row (see ``group_by``).
+        group_by: the grouping asked for.
     """
 
     manifest: str
@@ -141,6 +153,8 @@ class EvalReport:
     mean_mismatch: float | None = None
     seconds: float = 0.0
     labels: tuple[str, ...] = field(default=LABELS)
+    groups: int = 0
+    group_by: str = "none"
 
     @property
     def n_skipped(self) -> int:
@@ -163,6 +177,8 @@ class EvalReport:
             "scores": {s.name: s.to_dict() for s in self.scores},
             "mismatch_rate": self.mismatch_rate,
             "mean_mismatch": self.mean_mismatch,
+            "group_by": self.group_by,
+            "groups": self.groups,
             "seconds": round(self.seconds, 3),
         }
 
@@ -236,6 +252,7 @@ def read_manifest(
                 audio,
                 _float(col(r, "start"), manifest, i, "start"),
                 _float(col(r, "end"), manifest, i, "end"),
+                col(r, "speaker").strip(),
             )
         )
     return rows, len(raw), dict(skipped)
@@ -292,6 +309,59 @@ def build_segments(rows: Sequence[ManifestRow], progress: Progress | None = None
 # ----------------------------------------------------------------------------------------- evaluate
 
 
+#: Accepted values of ``group_by`` (see the module docstring).
+GROUP_BY = ("auto", "speaker", "file", "none")
+
+
+def normalisation_groups(rows: Sequence[ManifestRow], group_by: str = "auto") -> list[list[int]]:
+    """Row indices grouped for per-speaker normalisation, in manifest order (singletons when ungrouped)."""
+    if group_by not in GROUP_BY:
+        raise DataError(f"unknown grouping {group_by!r}; choose one of {', '.join(GROUP_BY)}")
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, r in enumerate(rows):
+        key: tuple[str, str]
+        if group_by in ("auto", "speaker") and r.speaker:
+            key = ("speaker", r.speaker)
+        elif group_by in ("auto", "file") and r.audio is not None:
+            key = ("file", str(r.audio))
+        else:
+            key = ("row", str(i))
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
+
+
+def _predict_grouped(
+    model: EmotionModel,
+    segments: Sequence[Segment],
+    groups: Sequence[Sequence[int]],
+    batch_size: int,
+    progress: Progress | None,
+) -> list[Prediction | None]:
+    """Predictions per row; each group goes through ``model.for_file`` when the model has it."""
+    for_file = getattr(model, "for_file", None)
+    preds: list[Prediction | None] = [None] * len(segments)
+    done = 0
+    singles: list[int] = []
+    batches: list[tuple[EmotionModel, list[int]]] = []
+    for g in groups:
+        if len(g) > 1 and callable(for_file):
+            bound = for_file([segments[i] for i in g])
+            batches += [(bound, list(g[k : k + batch_size])) for k in range(0, len(g), batch_size)]
+        else:
+            singles += g
+    batches += [(model, singles[k : k + batch_size]) for k in range(0, len(singles), batch_size)]
+    for m, idx in batches:
+        out = m.predict([segments[i] for i in idx])
+        if len(out) != len(idx):
+            raise DataError(f"model {model.name!r} returned {len(out)} predictions for {len(idx)} segments")
+        for i, p in zip(idx, out, strict=True):
+            preds[i] = p
+        done += len(idx)
+        if progress:
+            progress("scoring", done, len(segments))
+    return preds
+
+
 def _probs(emotions: Sequence[Emotion]) -> npt.NDArray[np.float64]:
     return np.array([e.probs for e in emotions], dtype=np.float64).reshape(len(emotions), len(LABELS))
 
@@ -304,6 +374,7 @@ def evaluate(
     label_map: Mapping[str, str] | None = None,
     batch_size: int = 32,
     progress: Progress | None = None,
+    group_by: str = "auto",
 ) -> EvalReport:
     """Score every row of ``manifest`` with ``model`` and compute the metrics.
 
@@ -314,6 +385,7 @@ def evaluate(
         label_map: label synonyms, ``old -> new`` (a new label outside LABELS drops the row, counted).
         batch_size: segments per ``predict`` call.
         progress: ``callback(stage, done, total)``.
+        group_by: per-speaker normalisation groups (see the module docstring).
     """
     from emotag.models.multimodal import MODALITIES, MultimodalModel
 
@@ -331,15 +403,13 @@ def evaluate(
         model = load_model(model, modality=modality)
     elif isinstance(model, MultimodalModel) and model.modality != modality:
         model = model.with_modality(modality)
+    groups = normalisation_groups(rows, group_by)
     segments = build_segments(rows, progress)
-    preds: list[Prediction] = []
-    for i in range(0, len(segments), batch_size):
-        preds.extend(model.predict(segments[i : i + batch_size]))
-        if progress:
-            progress("scoring", len(preds), len(segments))
+    scored = _predict_grouped(model, segments, groups, batch_size, progress)
+    preds = [p for p in scored if p is not None]
     if len(preds) != len(segments):
         raise DataError(
-            f"model {model.name!r} returned {len(preds)} predictions for {len(segments)} segments"
+            f"model {model.name!r} left {len(segments) - len(preds)} segments without a prediction"
         )
     y = [LABELS.index(r.label) for r in rows]
     name = "fused" if modality == "both" else modality
@@ -364,6 +434,8 @@ def evaluate(
         mismatch_rate=mm_rate,
         mean_mismatch=mm_mean,
         seconds=time.perf_counter() - t0,
+        groups=sum(1 for g in groups if len(g) > 1),
+        group_by=group_by,
     )
 
 
@@ -374,6 +446,7 @@ def format_report(report: EvalReport) -> str:
         f"model:    {report.model}   modality: {report.modality}",
         f"rows:     {report.rows} ({report.scores[0].n if report.scores else 0} scored, "
         f"{report.n_skipped} skipped" + (f": {_fmt_skipped(report.skipped)}" if report.skipped else "") + ")",
+        f"voice normalisation: {report.groups} group(s) of rows (--group-by {report.group_by})",
         "",
         f"{'':8} {'n':>6} {'acc':>7} {'UA':>7} {'macroF1':>8} {'wF1':>7} {'ECE':>7}",
     ]

@@ -101,3 +101,18 @@ def test_empty_and_odd_inputs_do_not_crash() -> None:
 def test_file_wav_roundtrip(tmp_path: Path) -> None:
     p = mediagen.speak("Hello there, how are you?", tmp_path / "a.wav")
     assert speech_evidence([mediagen.read_wav(p)])[0] > 0.5
+
+
+def test_spectral_profile_follows_the_spectral_shape_not_the_level(voices: dict[str, np.ndarray]) -> None:
+    from scipy.signal import butter, sosfilt
+
+    from emotag.audiofeatures import N_PROSODY_CORE
+
+    x = voices["high"]
+    dark = sosfilt(butter(4, 1500, fs=SR, output="sos"), x).astype(np.float32)
+    prof = compute_features([x, 0.05 * x, dark]).prosody.numpy()[:, N_PROSODY_CORE:]
+    assert prof.shape == (3, 16)
+    assert np.allclose(prof.sum(1), 0.0, atol=1e-3)  # shape only: the bands' mean is removed
+    assert np.abs(prof[0] - prof[1]).max() < 0.5  # level does not change it
+    assert prof[2, -4:].mean() < prof[0, -4:].mean() - 10.0  # low-passed: the top bands drop
+    assert prof[2, :4].mean() > prof[0, :4].mean()  # and the low bands gain relative weight

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from emotag.errors import DataError, InputError
-from emotag.evaluation import evaluate, format_report, read_manifest
+from emotag.evaluation import evaluate, format_report, normalisation_groups, read_manifest
 from emotag.fusion import FusionModel
 from emotag.models.multimodal import MultimodalModel
 from emotag.timeline import LABELS
@@ -95,6 +95,47 @@ def test_evaluate_single_modality(manifest):
     assert report.scores[0].confusion[LABELS.index("sadness")][LABELS.index("sadness")] == 0
 
 
+def test_normalisation_groups_follow_speaker_then_file(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "audio,text,label,speaker\n"
+        "a.wav,,joy,ann\n"  # 0
+        "b.wav,,joy,ann\n"  # 1: same speaker, other file
+        "a.wav,,joy,\n"  # 2: no speaker: grouped by file with nothing else (row 0 is ann's)
+        "c.wav,,joy,\n"  # 3
+        "c.wav,,joy,\n"  # 4
+        ",hello,joy,\n"  # 5: text only, no speaker
+    )
+    rows, _, _ = read_manifest(path)
+    assert rows[0].speaker == "ann" and rows[2].speaker == ""
+    assert normalisation_groups(rows, "auto") == [[0, 1], [2], [3, 4], [5]]
+    assert normalisation_groups(rows, "speaker") == [[0, 1], [2], [3], [4], [5]]
+    assert normalisation_groups(rows, "file") == [[0, 2], [1], [3, 4], [5]]
+    assert normalisation_groups(rows, "none") == [[0], [1], [2], [3], [4], [5]]
+    with pytest.raises(DataError, match="grouping"):
+        normalisation_groups(rows, "actor")
+
+
+def test_evaluate_binds_the_model_to_each_group(manifest, monkeypatch):
+    model = stub_model()
+    seen: list[int] = []
+    real = MultimodalModel.for_file
+
+    def spy(self, segments):
+        seen.append(len(segments))
+        return real(self, segments)
+
+    monkeypatch.setattr(MultimodalModel, "for_file", spy)
+    grouped = evaluate(manifest, model=model, label_map={"happy": "joy"}, batch_size=2)
+    assert seen == [3]  # the three segments of tones.wav; speech.wav and the text row stand alone
+    assert grouped.groups == 1 and "1 group(s)" in format_report(grouped)
+    seen.clear()
+    alone = evaluate(manifest, model=model, label_map={"happy": "joy"}, group_by="none")
+    assert seen == [] and alone.groups == 0
+    # the stub has no file statistics: the same predictions either way, in manifest order
+    assert grouped.scores == alone.scores
+
+
 def test_manifest_errors(tmp_path):
     with pytest.raises(InputError):
         read_manifest(tmp_path / "missing.csv")
@@ -146,3 +187,29 @@ def test_evaluate_default_model_on_speech(manifest):
     fused = report.score("fused")
     assert fused is not None and fused.n == 5
     assert report.score("text") is not None and report.score("text").n == 4
+
+
+def test_speaker_grouping_changes_a_real_audio_branch(tmp_path):
+    """With the built-in audio network (random weights), per-speaker statistics change its input."""
+    import torch
+
+    from emotag.models.audio import AudioBranch, AudioNetConfig, build_net
+
+    lines = ["the train leaves at noon", "I never said that", "where are my keys", "call me back", "not now"]
+    rows = ["audio,label,speaker"]
+    for i, line in enumerate(lines):
+        wav = tmp_path / f"{i}.wav"
+        subprocess.run(["espeak-ng", "-p", str(20 + 15 * i), "-w", str(wav), line], check=True)
+        rows.append(f"{i}.wav,neutral,spk")
+    path = tmp_path / "m.csv"
+    path.write_text("\n".join(rows) + "\n")
+    torch.manual_seed(0)
+    cfg = AudioNetConfig()
+    p = cfg.n_prosody
+    ab = AudioBranch([build_net(cfg)], cfg, np.zeros(p, np.float32), np.ones(p, np.float32))
+    model = MultimodalModel(None, ab, FusionModel.untrained(0, ab.embedding_dim), modality="audio")
+    grouped = evaluate(path, model=model, modality="audio")
+    alone = evaluate(path, model=model, modality="audio", group_by="none")
+    assert grouped.groups == 1 and alone.groups == 0
+    assert grouped.scores[0].n == alone.scores[0].n == 5
+    assert grouped.scores[0].ece != alone.scores[0].ece

@@ -32,13 +32,13 @@ import math
 import os
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from emotag.audiofeatures import N_MELS, N_PROSODY, SAMPLE_RATE
+from emotag.audiofeatures import N_MELS, N_PROSODY, N_PROSODY_CORE, SAMPLE_RATE
 from emotag.errors import MissingDependencyError, ModelError, UnknownModelError
 from emotag.models.branches import BranchOutput
 from emotag.timeline import LABEL_VALENCE_AROUSAL, LABELS
@@ -102,6 +102,15 @@ class ProsodyStats:
 
 
 @dataclass(frozen=True, slots=True)
+class VoiceAnalysis:
+    """Per-waveform prosody ``(N, P)``, speech evidence ``(N,)`` and length in samples (see ``analyse``)."""
+
+    prosody: npt.NDArray[np.float32]
+    evidence: npt.NDArray[np.float32]
+    lengths: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
 class AudioNetConfig:
     """Architecture of one :class:`AudioNet` (stored in ``audio.json``)."""
 
@@ -110,6 +119,9 @@ class AudioNetConfig:
     prosody_hidden: int = 32
     embedding: int = 64
     dropout: float = 0.3
+    #: How many entries of the voice feature vector the network reads (16 = prosody only, as models
+    #: trained before the spectral profile; :data:`~emotag.audiofeatures.N_PROSODY` = prosody + profile).
+    n_prosody: int = N_PROSODY
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -118,6 +130,7 @@ class AudioNetConfig:
             "prosody_hidden": self.prosody_hidden,
             "embedding": self.embedding,
             "dropout": self.dropout,
+            "n_prosody": self.n_prosody,
         }
 
     @classmethod
@@ -131,7 +144,15 @@ class AudioNetConfig:
             prosody_hidden=int(d.get("prosody_hidden", 32)),
             embedding=int(d.get("embedding", 64)),
             dropout=float(d.get("dropout", 0.3)),
+            n_prosody=_n_prosody(d.get("n_prosody", N_PROSODY_CORE)),
         )
+
+
+def _n_prosody(value: Any) -> int:
+    n = int(value)
+    if not 1 <= n <= N_PROSODY:
+        raise ModelError(f"audio config: 'n_prosody' must be 1..{N_PROSODY}, got {n}")
+    return n
 
 
 def build_net(cfg: AudioNetConfig) -> torch.nn.Module:
@@ -167,7 +188,9 @@ def build_net(cfg: AudioNetConfig) -> torch.nn.Module:
                 nn.ReLU(inplace=True),
             )
             self.att = nn.Conv1d(cfg.hidden, 1, 1)
-            self.pros = nn.Sequential(nn.Linear(2 * N_PROSODY + 1, cfg.prosody_hidden), nn.ReLU(inplace=True))
+            self.pros = nn.Sequential(
+                nn.Linear(2 * cfg.n_prosody + 1, cfg.prosody_hidden), nn.ReLU(inplace=True)
+            )
             self.emb = nn.Sequential(
                 nn.Dropout(cfg.dropout),
                 nn.Linear(2 * cfg.hidden + cfg.prosody_hidden, cfg.embedding),
@@ -274,6 +297,11 @@ class AudioBranch:
         self.config = config
         self.prosody_mean = np.asarray(prosody_mean, dtype=np.float32)
         self.prosody_std = np.maximum(np.asarray(prosody_std, dtype=np.float32), 1e-3)
+        if self.prosody_mean.shape != (config.n_prosody,) or self.prosody_std.shape != (config.n_prosody,):
+            raise ModelError(
+                f"audio branch: prosody statistics have shape {self.prosody_mean.shape}, the network reads "
+                f"{config.n_prosody} features; retrain with `emotag train`"
+            )
         self.temperature = float(temperature)
         self._name = name
 
@@ -368,53 +396,69 @@ class AudioBranch:
         write_json_atomic(model_dir / CONFIG_NAME, meta)
 
     # ----------------------------------------------------------------- inference
-    def file_stats(self, waveforms: Sequence[npt.NDArray[np.float32]]) -> ProsodyStats | None:
-        """Prosody statistics over all cues of one media file (only cues with speech evidence ≥ 0.5).
+    def analyse(self, waveforms: Sequence[npt.NDArray[np.float32]]) -> VoiceAnalysis:
+        """Prosody and speech evidence of each waveform, in input order (long ones: their first 32 s).
 
-        Returns ``None`` when fewer than :data:`MIN_FILE_CUES` cues carry speech. Pass the result to
-        :meth:`infer` for every batch of the same file.
+        The pass :meth:`file_stats` needs; hand it to :meth:`infer` as ``analysis`` for the same
+        waveforms and their prosody is not computed a second time.
         """
         import torch
 
         from emotag.audiofeatures import pad_batch, prosody_and_evidence
 
-        pros_all, ev_all = [], []
+        n = len(waveforms)
+        pros = np.zeros((n, self.config.n_prosody), np.float32)
+        ev = np.zeros((n,), np.float32)
         max_len = int(MAX_CHUNK_S * SAMPLE_RATE)
         waves = [np.asarray(w, dtype=np.float32).reshape(-1)[: 4 * max_len] for w in waveforms]
-        order = np.argsort([w.shape[0] for w in waves])
+        order = np.argsort([w.shape[0] for w in waves], kind="stable")
         with torch.inference_mode():
-            for s in range(0, len(waves), BATCH_SIZE):
+            for s in range(0, n, BATCH_SIZE):
                 idx = order[s : s + BATCH_SIZE]
                 b, lens = pad_batch([waves[i] for i in idx])
                 p, e = prosody_and_evidence(b, lens)
-                pros_all.append(p.numpy())
-                ev_all.append(e.numpy())
-        if not pros_all:
-            return None
-        pros = np.concatenate(pros_all)
-        ev = np.concatenate(ev_all)
-        keep = pros[ev >= 0.5]
+                pros[idx] = p[:, : self.config.n_prosody].numpy()
+                ev[idx] = e.numpy()
+        lengths = np.array([np.size(w) for w in waveforms], np.int64)
+        return VoiceAnalysis(prosody=pros, evidence=ev, lengths=lengths)
+
+    def stats_from(self, analysis: VoiceAnalysis) -> ProsodyStats | None:
+        """:meth:`file_stats` from an :meth:`analyse` result."""
+        keep = analysis.prosody[analysis.evidence >= 0.5]
         if keep.shape[0] < MIN_FILE_CUES:
             return None
         return ProsodyStats(
             mean=keep.mean(0).astype(np.float32), std=keep.std(0).astype(np.float32), count=int(keep.shape[0])
         )
 
+    def file_stats(self, waveforms: Sequence[npt.NDArray[np.float32]]) -> ProsodyStats | None:
+        """Prosody statistics over all cues of one media file (only cues with speech evidence ≥ 0.5).
+
+        Returns ``None`` when fewer than :data:`MIN_FILE_CUES` cues carry speech. Pass the result to
+        :meth:`infer` for every batch of the same file.
+        """
+        return self.stats_from(self.analyse(waveforms))
+
     def infer(
-        self, waveforms: Sequence[npt.NDArray[np.float32]], file_stats: ProsodyStats | None = None
+        self,
+        waveforms: Sequence[npt.NDArray[np.float32]],
+        file_stats: ProsodyStats | None = None,
+        analysis: VoiceAnalysis | None = None,
     ) -> BranchOutput:
         """Score 16 kHz mono waveforms.
 
         Args:
             waveforms: one float32 waveform per cue (any length; empty gives evidence 0).
             file_stats: :meth:`file_stats` of the whole media file, for per-file prosody normalisation.
+            analysis: :meth:`analyse` of exactly these waveforms, if already computed: reused for every
+                waveform that fits in one chunk instead of computing its prosody again.
 
         Returns:
             Calibrated probabilities, valence/arousal, embeddings and speech evidence per waveform.
         """
         import torch
 
-        from emotag.audiofeatures import features_from_batch, pad_batch
+        from emotag.audiofeatures import features_from_batch, pad_batch, prosody_and_evidence
 
         n = len(waveforms)
         emb_dim = self.embedding_dim
@@ -424,13 +468,19 @@ class AudioBranch:
                 np.zeros((0, len(LABELS)), np.float32), z, z, np.zeros((0, emb_dim), np.float32), z
             )
         max_len = int(MAX_CHUNK_S * SAMPLE_RATE)
+        if analysis is not None and analysis.prosody.shape[0] != n:
+            raise ModelError(f"audio branch: analysis of {analysis.prosody.shape[0]} waveforms for {n}")
         pieces: list[npt.NDArray[np.float32]] = []
         owner: list[int] = []
+        known: list[int] = []  # row of `analysis` for a whole-waveform piece, else -1
         for i, w in enumerate(waveforms):
             arr = np.asarray(w, dtype=np.float32).reshape(-1)
-            for c in _chunks(arr, max_len):
+            parts = _chunks(arr, max_len)
+            whole = analysis is not None and len(parts) == 1 and int(analysis.lengths[i]) == arr.size
+            for c in parts:
                 pieces.append(c)
                 owner.append(i)
+                known.append(i if whole else -1)
         order = np.argsort([p.shape[0] for p in pieces], kind="stable")
         m = len(pieces)
         logits = np.zeros((m, len(LABELS)), np.float32)
@@ -447,8 +497,24 @@ class AudioBranch:
             for s in range(0, m, BATCH_SIZE):
                 idx = order[s : s + BATCH_SIZE]
                 b, lens = pad_batch([pieces[i] for i in idx])
-                f = features_from_batch(b, lens)
-                pin = prosody_input(f.prosody, mean_t, std_t, fm, fs)
+                if analysis is None:
+                    f = features_from_batch(b, lens)
+                else:  # prosody from the analysis; computed here only for chunks of long waveforms
+                    f = features_from_batch(b, lens, with_prosody=False)
+                    pros = np.zeros((len(idx), self.config.n_prosody), np.float32)
+                    evid = np.zeros((len(idx),), np.float32)
+                    rows = np.array([known[i] for i in idx])
+                    have = rows >= 0
+                    pros[have] = analysis.prosody[rows[have]]
+                    evid[have] = analysis.evidence[rows[have]]
+                    if not have.all():
+                        miss = np.flatnonzero(~have)
+                        bm, lm = pad_batch([pieces[idx[j]] for j in miss])
+                        pm, em = prosody_and_evidence(bm, lm)
+                        pros[miss] = pm[:, : self.config.n_prosody].numpy()
+                        evid[miss] = em.numpy()
+                    f = replace(f, prosody=torch.from_numpy(pros), evidence=torch.from_numpy(evid))
+                pin = prosody_input(f.prosody[:, : self.config.n_prosody], mean_t, std_t, fm, fs)
                 lg = torch.zeros((len(idx), len(LABELS)))
                 v = torch.zeros((len(idx), 2))
                 e = torch.zeros((len(idx), emb_dim))

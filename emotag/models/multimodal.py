@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -139,6 +140,8 @@ class MultimodalModel:
         self.fusion = fusion
         self.method = method
         self._file_stats: Any = None
+        #: id(segment) -> (segment, analysis, row): the bound file's prosody pass (see for_file).
+        self._analysis: dict[int, tuple[Segment, Any, int]] = {}
 
     @property
     def name(self) -> str:
@@ -189,10 +192,36 @@ class MultimodalModel:
         stats_of = getattr(self._audio, "file_stats", None)
         if self.modality == "text" or not callable(stats_of):
             return self
-        waves = [np.asarray(s.audio, dtype=np.float32).reshape(-1) for s in segments if self._has_audio(s)]
+        with_audio = [s for s in segments if self._has_audio(s)]
+        waves = [np.asarray(s.audio, dtype=np.float32).reshape(-1) for s in with_audio]
         bound = copy.copy(self)
-        bound._file_stats = stats_of(waves) if waves else None
+        analyse = getattr(self._audio, "analyse", None)
+        stats_from = getattr(self._audio, "stats_from", None)
+        if waves and callable(analyse) and callable(stats_from):
+            # One prosody pass serves both the file statistics and, later, each cue's own input.
+            analysis = analyse(waves)
+            bound._file_stats = stats_from(analysis)
+            bound._analysis = {id(s): (s, analysis, k) for k, s in enumerate(with_audio)}
+        else:
+            bound._file_stats = stats_of(waves) if waves else None
         return bound
+
+    def _analysis_for(self, segments: Sequence[Segment], chunk: Sequence[int]) -> Any:
+        """The bound file's :meth:`analyse` rows for these segments, or ``None`` if any is unknown."""
+        if not self._analysis:
+            return None
+        rows, source = [], None
+        for r in chunk:
+            hit = self._analysis.get(id(segments[r]))
+            if hit is None or hit[0] is not segments[r] or (source is not None and hit[1] is not source):
+                return None
+            source = hit[1]
+            rows.append(hit[2])
+        if source is None:
+            return None
+        return replace(
+            source, prosody=source.prosody[rows], evidence=source.evidence[rows], lengths=source.lengths[rows]
+        )
 
     def _run_audio(self, segments: Sequence[Segment], rows: list[int]) -> BranchOutput | None:
         if not rows or self._audio is None:
@@ -201,7 +230,12 @@ class MultimodalModel:
         for i in range(0, len(rows), self.batch_size):
             chunk = rows[i : i + self.batch_size]
             waves = [np.asarray(segments[r].audio, dtype=np.float32).reshape(-1) for r in chunk]
-            if self._file_stats is not None:
+            analysis = self._analysis_for(segments, chunk)
+            if analysis is not None:
+                outs.append(
+                    self._audio.infer(waves, file_stats=self._file_stats, analysis=analysis)  # type: ignore[call-arg]
+                )
+            elif self._file_stats is not None:
                 outs.append(self._audio.infer(waves, file_stats=self._file_stats))  # type: ignore[call-arg]
             else:
                 outs.append(self._audio.infer(waves))

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from emotag.audiofeatures import N_PROSODY
 from emotag.models.audio import AudioNetConfig
 from emotag.timeline import LABEL_VALENCE_AROUSAL, LABELS
 from emotag.training.audiodata import Clip, load_clips, read_manifest, read_ravdess, speaker_folds
@@ -118,7 +119,7 @@ def _features(waves: Sequence[npt.NDArray[np.float32]]) -> tuple[list[Any], np.n
 
     order = np.argsort([w.shape[0] for w in waves], kind="stable")
     mel: list[Any] = [None] * len(waves)
-    pros = np.zeros((len(waves), 16), np.float32)
+    pros = np.zeros((len(waves), N_PROSODY), np.float32)
     ev = np.zeros((len(waves),), np.float32)
     for s in range(0, len(waves), 32):
         idx = order[s : s + 32]
@@ -163,7 +164,7 @@ def build_bank(
 
     n = len(waves)
     mel: list[list[Any]] = [[None] * n_variants for _ in range(n)]
-    pros = np.zeros((n, n_variants, 16), np.float32)
+    pros = np.zeros((n, n_variants, N_PROSODY), np.float32)
     ev = np.zeros((n, n_variants), np.float32)
     _POOL[:] = list(waves)
     step = 96
@@ -541,7 +542,15 @@ def prepare(
             f"got {n_speakers}; add a speaker column to the manifest"
         )
     folds = speaker_folds(clips, k=min(k, n_speakers), seed=seed)
-    return Prepared(clips, bank, clean, pmean, pstd, folds)
+    return select_features(Prepared(clips, bank, clean, pmean, pstd, folds), cfg.net.n_prosody)
+
+
+def select_features(prep: Prepared, n_prosody: int) -> Prepared:
+    """``prep`` reduced to the first ``n_prosody`` voice features (what a network of that width reads)."""
+    n = n_prosody
+    bank = Bank(mel=prep.bank.mel, prosody=prep.bank.prosody[..., :n], evidence=prep.bank.evidence)
+    clean = EvalSet(mel=prep.clean.mel, prosody=prep.clean.prosody[:, :n], evidence=prep.clean.evidence)
+    return Prepared(prep.clips, bank, clean, prep.pmean[:n], prep.pstd[:n], prep.folds)
 
 
 def _fold_rows(prep: Prepared, test_fold: int) -> tuple[list[int], list[int], list[int]]:

@@ -572,13 +572,15 @@ def choose_threshold(
     score: F32,
     target: npt.NDArray[np.int64],
     agreeing: npt.NDArray[np.bool_] | None = None,
-    ratio: float = 3.0,
+    ratio: float = 4.0,
 ) -> float:
     """Mismatch threshold on validation pairs.
 
     Maximises Youden's J (TPR on clashing pairs - FPR on all other pairs with both modalities) among the
     thresholds where the flag fires at least ``ratio`` times as often on clashing pairs as on ``agreeing``
-    (same-label) pairs — the project's target; if no threshold reaches the ratio, plain J decides.
+    (same-label) pairs; if no threshold reaches the ratio, plain J decides. The project's target is 3x;
+    the default asks for 4x because the validation pairs come from two actors only: with 3x chosen there,
+    the flag measured 2.75x on other pairs of the same actors (55.0 % vs 20.0 %).
     """
     best_t, best, best_ok = 0.5, -math.inf, False
     agree = agreeing if agreeing is not None else target == 0

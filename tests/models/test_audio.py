@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from emotag.audiofeatures import N_PROSODY, N_PROSODY_CORE
 from emotag.errors import ModelError
 from emotag.models.audio import (
     AudioBranch,
@@ -43,7 +44,8 @@ def branch() -> AudioBranch:
     torch.manual_seed(0)
     cfg = AudioNetConfig()
     nets = [build_net(cfg), build_net(cfg)]
-    return AudioBranch(nets, cfg, np.zeros(16, np.float32), np.ones(16, np.float32), temperature=1.5)
+    p = cfg.n_prosody
+    return AudioBranch(nets, cfg, np.zeros(p, np.float32), np.ones(p, np.float32), temperature=1.5)
 
 
 def test_branch_shapes_and_ranges(branch: AudioBranch) -> None:
@@ -70,7 +72,7 @@ def test_branch_is_deterministic_and_order_independent(branch: AudioBranch) -> N
 def test_file_stats_change_the_input(branch: AudioBranch) -> None:
     w = _waves()
     stats = branch.file_stats([w[0]] * 3 + [w[1]] * 3)
-    assert stats is not None and stats.count == 6 and stats.mean.shape == (16,)
+    assert stats is not None and stats.count == 6 and stats.mean.shape == (N_PROSODY,)
     assert branch.file_stats([w[2]] * 10) is None  # silence carries no speech
     a = branch.infer(w[:2])
     b = branch.infer(w[:2], file_stats=stats)
@@ -86,6 +88,33 @@ def test_save_and_load_roundtrip(branch: AudioBranch, tmp_path: Path) -> None:
     assert isinstance(loaded, AudioBranch) and loaded.temperature == pytest.approx(1.5)
     w = _waves()[:2]
     assert np.allclose(loaded.infer(w).probs, branch.infer(w).probs, atol=1e-6)
+
+
+def test_models_trained_on_prosody_only_still_load_and_run(tmp_path: Path) -> None:
+    """Models from before the spectral profile (no ``n_prosody`` in audio.json) read the first 16."""
+    import torch
+
+    torch.manual_seed(1)
+    cfg = AudioNetConfig(n_prosody=N_PROSODY_CORE)
+    old = AudioBranch([build_net(cfg)], cfg, np.zeros(16, np.float32), np.ones(16, np.float32))
+    old.save(tmp_path)
+    meta = json.loads((tmp_path / "audio.json").read_text())
+    del meta["net"]["n_prosody"]
+    (tmp_path / "audio.json").write_text(json.dumps(meta))
+    loaded = AudioBranch.from_dir(tmp_path)
+    assert loaded.config.n_prosody == N_PROSODY_CORE
+    w = _waves()[:2]
+    stats = loaded.file_stats(w * 3)
+    assert stats is not None and stats.mean.shape == (N_PROSODY_CORE,)
+    assert np.allclose(
+        loaded.infer(w, file_stats=stats).probs, old.infer(w, file_stats=stats).probs, atol=1e-6
+    )
+
+
+def test_prosody_statistics_must_fit_the_network() -> None:
+    cfg = AudioNetConfig()
+    with pytest.raises(ModelError, match="prosody statistics"):
+        AudioBranch([build_net(cfg)], cfg, np.zeros(16, np.float32), np.ones(16, np.float32))
 
 
 def test_missing_weights_raise_model_error(tmp_path: Path) -> None:

@@ -92,3 +92,38 @@ def test_parallel_branches_give_the_same_predictions():
     seq, _, _ = make(parallel_branches=False)
     assert par.predict(segs) == seq.predict(segs)
     assert par.with_modality("both").parallel_branches is True
+
+
+def test_for_file_computes_each_cues_prosody_once_and_predicts_the_same(monkeypatch):
+    """The file-statistics pass is reused as each cue's prosody (no second pass), with equal results."""
+    import torch
+
+    import emotag.audiofeatures as af
+    from emotag.models.audio import AudioBranch, AudioNetConfig, build_net
+
+    torch.manual_seed(0)
+    cfg = AudioNetConfig()
+    p = cfg.n_prosody
+    ab = AudioBranch([build_net(cfg)], cfg, np.zeros(p, np.float32), np.ones(p, np.float32))
+    tb = KeywordTextBranch()
+    model = MultimodalModel(tb, ab, FusionModel.untrained(tb.embedding_dim, ab.embedding_dim), batch_size=4)
+    names = ["joy", "anger", "sadness", "fear", "joy", "anger", "sadness"]
+    segs = [Segment(f"line {i}", tone(lab, 1.0 + 0.1 * i)) for i, lab in enumerate(names)]
+    segs.append(Segment("a long cue", np.tile(tone("joy", 3.0), 4)))  # 12 s: chunked, computed again
+    calls: list[int] = []
+    real = af.prosody_and_evidence
+    monkeypatch.setattr(
+        af, "prosody_and_evidence", lambda b, n, *a: calls.append(b.shape[0]) or real(b, n, *a)
+    )
+    bound = model.for_file(segs)
+    assert sum(calls) == len(segs)  # the analysis pass
+    calls.clear()
+    reused = bound.predict(segs)
+    assert sum(calls) == 2  # only the long cue's two chunks
+    bound._analysis = {}  # type: ignore[attr-defined]
+    fresh = bound.predict(segs)
+    for a, b in zip(reused, fresh, strict=True):
+        assert a.audio is not None and b.audio is not None
+        assert np.allclose(a.audio.probs, b.audio.probs, atol=1e-4)
+        assert np.allclose(a.emotion.probs, b.emotion.probs, atol=1e-4)
+        assert a.audio.valence == pytest.approx(b.audio.valence, abs=1e-4)
