@@ -14,6 +14,10 @@ Prosody (:data:`PROSODY_NAMES`) is computed per utterance on 40 ms frames with a
 normalised autocorrelation of a Hann-windowed frame divided by the window's own autocorrelation (Boersma
 1993), taking the shortest-lag local peak within 85 % of the best one to avoid octave errors; jitter,
 shimmer and HNR are frame-level approximations (Praat's are period-level), good enough as model inputs.
+The vector ends with a spectral profile (16 bands of 4 mel bands, mean log energy over active frames, minus
+the bands' mean): loudness-free, and, once the audio branch normalises it per file, a measure of how much
+brighter or darker a line is than the speaker's usual voice (tense anger and joy brighten it, sadness
+darkens it).
 
 Speech evidence (:func:`speech_evidence` inside :func:`prosody_and_evidence`) is 0 for digital silence,
 steady tones and broadband noise, close to 1 for speech: the product of a level gate, the share of voiced

@@ -103,6 +103,13 @@ def register(group: click.Group) -> None:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="MANIFEST.csv of real paired audio+text+label data, added to fusion training.",
 )
+@click.option(
+    "--steps",
+    default="text,audio,fusion",
+    show_default=True,
+    help="Which steps to run, comma-separated; the others must already be in --out "
+    "(e.g. 'audio,fusion' retrains the voice branch and fusion over an existing text branch).",
+)
 @click.pass_context
 def train_command(
     ctx: click.Context,
@@ -112,9 +119,26 @@ def train_command(
     text_encoder: str | None,
     audio_data: Path | None,
     paired: Path | None,
+    steps: str,
 ) -> None:
     """Train the text branch, the audio branch and fusion; write a model directory."""
     from emotag.training import train
+
+    chosen = tuple(x.strip() for x in steps.split(",") if x.strip())
+    unknown = sorted(set(chosen) - {"text", "audio", "fusion"})
+    if unknown or not chosen:
+        raise click.BadParameter(
+            f"unknown step(s) {', '.join(unknown) or '(none)'}; use text, audio, fusion", param_hint="--steps"
+        )
+    missing = [
+        f"{out_dir / f}"
+        for step, f in (("text", "text.safetensors"), ("audio", "audio.safetensors"))
+        if step not in chosen and not (out_dir / f).is_file()
+    ]
+    if missing:
+        raise click.BadParameter(
+            f"{missing[0]} is missing; add its step or point --out at a trained model", param_hint="--steps"
+        )
 
     bars = _Bars(_quiet(ctx))
     try:
@@ -127,6 +151,7 @@ def train_command(
                 audio_data=audio_data,
                 paired=paired,
                 progress=bars,
+                steps=tuple(x for x in ("text", "audio", "fusion") if x in chosen),
             )
     finally:
         bars.close()

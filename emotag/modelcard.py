@@ -137,8 +137,9 @@ def build_card(
         "architecture": {
             "text": "all-MiniLM-L6-v2 (packaged, SHA-256 verified) + fine-tuned top layer(s) and head; "
             + context,
-            "audio": "CNN over log-mel spectrograms + prosody features (pitch, energy, rate, voice quality), "
-            "trained from the waveform",
+            "audio": "CNN(s) over log-mel spectrograms + prosody (pitch, energy, rate, voice quality) and a "
+            "spectral profile, each also read relative to its media file; trained from the waveform; "
+            "several networks' logits averaged",
             "fusion": f"{fusion_cfg.get('method', 'late')} (selectable: early, late, hybrid); "
             "temperature-calibrated",
         },

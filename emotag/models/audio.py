@@ -3,16 +3,17 @@
 Design, and why:
 
 * Input features come from :mod:`emotag.audiofeatures` (log-mel z-scored per utterance, 16 prosody
-  statistics, a speech-evidence score). The network is deliberately small (113 k parameters, 0.45 MB of
-  float32 weights): RAVDESS has 24 actors, and a big network learns the actors and the two sentences.
+  statistics plus a 16-band spectral profile, a speech-evidence score). The network is deliberately small
+  (about 115 k parameters, 0.45 MB of float32 weights per network): RAVDESS has 24 actors, and a big
+  network learns the actors and the two sentences.
   Measured CPU cost per 5 s cue: about 1 ms STFT + log-mel, 1.5 ms prosody, 1.6 ms network (one thread).
 * CNN: a strided 3x3 conv then two conv blocks with 2x2 max-pooling (80 ms frames at the top), a temporal
   conv, then masked attention pooling plus masked standard-deviation pooling, so any cue length works and
   padding never leaks into the result. Cues longer than :data:`MAX_CHUNK_S` are cut into equal chunks
   whose logits and embeddings are averaged.
-* Prosody is z-scored with training-set statistics and, when the caller passes ``file_stats`` (the
-  prosody mean/std over all cues of the same media file, see :meth:`AudioBranch.file_stats`), also
-  relative to the file: that is the only speaker normaliser available without speaker ids. The network
+* Prosody (and the profile) is z-scored with training-set statistics and, when the caller passes
+  ``file_stats`` (their mean/std over all cues of the same media file, see :meth:`AudioBranch.file_stats`),
+  also relative to the file: that is the only speaker normaliser available without speaker ids. The network
   sees both vectors and a flag saying whether file statistics were given; training draws file statistics
   from random subsets of the same actor's clips 70 % of the time, so both modes are in-distribution.
 * Heads: 7 logits (temperature-scaled, the temperature fitted on validation actors) and valence/arousal

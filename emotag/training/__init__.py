@@ -159,6 +159,7 @@ def train(
                 fields = getattr(cfg_cls, "__dataclass_fields__", {})
                 small = {"n_variants": 1, "epochs": 1}
                 quick_args["cfg"] = cfg_cls(**{k: v for k, v in small.items() if k in fields})
+            quick_args["members"] = 1
             if audio_data is None:
                 per_speaker = max(2, (limit or 24) // 4)
                 audio_manifest = _quick_audio_manifest(data_dir, out_dir, per_speaker=per_speaker)

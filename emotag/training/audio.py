@@ -48,6 +48,8 @@ if TYPE_CHECKING:
 Progress = Callable[[str], None]
 
 N_CLASSES = len(LABELS)
+#: Networks in the shipped branch (their logits are averaged; see the module docstring).
+SHIPPED_MEMBERS = 2
 
 
 @dataclass
@@ -66,7 +68,9 @@ class TrainConfig:
     spec_time_width: int = 20
     spec_freq_masks: int = 2
     spec_freq_width: int = 8
+    #: Share of batches trained on mixup pairs, and the Beta(alpha, alpha) of the mixing weight.
     mixup_p: float = 0.0
+    mixup_alpha: float = 0.4
     threads: int = 2
     patience: int = 12
     #: Torch device for the networks ("cpu"; "cuda" works too, numerically slightly different).
@@ -271,6 +275,29 @@ def _file_stats_for(
     return fm, fs, use
 
 
+def _prosody_batch(
+    pros: npt.NDArray[np.float32],
+    fm: npt.NDArray[np.float32] | None,
+    fs: npt.NDArray[np.float32] | None,
+    use: npt.NDArray[np.bool_] | None,
+    pmean: torch.Tensor,
+    pstd: torch.Tensor,
+) -> torch.Tensor:
+    """The network's voice-feature input; rows with ``use`` get their file statistics."""
+    import torch
+
+    from emotag.models.audio import prosody_input
+
+    dev = pmean.device
+    pt = torch.from_numpy(pros).to(dev)
+    if fm is None or fs is None or use is None:
+        return prosody_input(pt, pmean, pstd)
+    with_f = prosody_input(pt, pmean, pstd, torch.from_numpy(fm).to(dev), torch.from_numpy(fs).to(dev))
+    without = prosody_input(pt, pmean, pstd)
+    u = torch.from_numpy(use).to(dev)[:, None]
+    return torch.where(u, with_f, without)
+
+
 def _forward_batch(
     net: torch.nn.Module,
     mel: torch.Tensor,
@@ -282,20 +309,10 @@ def _forward_batch(
     pmean: torch.Tensor,
     pstd: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    import torch
-
-    from emotag.models.audio import prosody_input
-
-    dev = pmean.device
-    pt = torch.from_numpy(pros).to(dev)
-    if fm is None or fs is None or use is None:
-        pin = prosody_input(pt, pmean, pstd)
-    else:
-        with_f = prosody_input(pt, pmean, pstd, torch.from_numpy(fm).to(dev), torch.from_numpy(fs).to(dev))
-        without = prosody_input(pt, pmean, pstd)
-        u = torch.from_numpy(use).to(dev)[:, None]
-        pin = torch.where(u, with_f, without)
-    out: tuple[torch.Tensor, torch.Tensor, torch.Tensor] = net(mel.to(dev), mask.to(dev), pin)
+    pin = _prosody_batch(pros, fm, fs, use, pmean, pstd)
+    out: tuple[torch.Tensor, torch.Tensor, torch.Tensor] = net(
+        mel.to(pmean.device), mask.to(pmean.device), pin
+    )
     return out
 
 
@@ -344,6 +361,25 @@ def predict_logits(
             )
             out[idx] = lg.float().cpu().numpy()
     return out
+
+
+def ensemble(nets: Sequence[torch.nn.Module]) -> torch.nn.Module:
+    """One module whose outputs (logits, valence/arousal, embedding) are the mean of ``nets``' outputs."""
+    import torch
+
+    class Ensemble(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.members = torch.nn.ModuleList(nets)
+
+        def forward(
+            self, mel: torch.Tensor, mask: torch.Tensor, pros: torch.Tensor
+        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+            outs = [m(mel, mask, pros) for m in self.members]
+            logits, va, emb = (torch.stack([o[i] for o in outs]).mean(0) for i in range(3))
+            return logits, va, emb
+
+    return Ensemble().eval()
 
 
 def unweighted_accuracy(y: npt.NDArray[np.int64], pred: npt.NDArray[np.int64]) -> float:
@@ -458,10 +494,24 @@ def train_net(
             mel, mask = _pad_mels([bank.mel[r][v] for r, v in zip(rows, variant[bidx], strict=True)])
             mel = _spec_augment(mel, mask, cfg, g)
             fm, fs, use = _file_stats_for(rows, speaker_rows, spk, epros, rng, cfg.file_stats_p)
-            logits, va, _ = _forward_batch(net, mel, mask, epros[rows], fm, fs, use, pm_t, ps_t)
+            pin = _prosody_batch(epros[rows], fm, fs, use, pm_t, ps_t)
             yt = torch.from_numpy(y_all[rows]).to(dev)
             vat = torch.from_numpy(va_all[rows]).to(dev)
-            loss = ce(logits, yt) + cfg.va_weight * torch.nn.functional.mse_loss(va, vat)
+            mel, mask = mel.to(dev), mask.to(dev)
+            if cfg.mixup_p > 0 and rng.random() < cfg.mixup_p:
+                # mixup (Zhang et al. 2018) inside a length bucket: spectrogram, voice features and targets
+                lam = float(rng.beta(cfg.mixup_alpha, cfg.mixup_alpha))
+                other = torch.from_numpy(rng.permutation(len(rows))).to(dev)
+                mel = lam * mel + (1 - lam) * mel[other]
+                mask = mask | mask[other]
+                pin = lam * pin + (1 - lam) * pin[other]
+                logits, va, _ = net(mel, mask, pin)
+                loss = lam * ce(logits, yt) + (1 - lam) * ce(logits, yt[other])
+                vat = lam * vat + (1 - lam) * vat[other]
+            else:
+                logits, va, _ = net(mel, mask, pin)
+                loss = ce(logits, yt)
+            loss = loss + cfg.va_weight * torch.nn.functional.mse_loss(va, vat)
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -573,8 +623,12 @@ def run_folds(
     progress: Progress | None = None,
     degraded: EvalSet | None = None,
     folds: Sequence[int] | None = None,
+    members: int = 1,
 ) -> tuple[list[torch.nn.Module], list[float], dict[str, Any]]:
-    """Train one network per fold; returns (nets, temperatures, report)."""
+    """Train ``members`` networks per fold (averaged, as the shipped branch averages its members).
+
+    Returns (one network or ensemble per fold, temperatures, report).
+    """
     import torch
 
     spk = [c.speaker for c in prep.clips]
@@ -583,19 +637,26 @@ def run_folds(
     nets, temps, per_fold = [], [], []
     for f in folds if folds is not None else range(len(prep.folds)):
         tr, va, te = _fold_rows(prep, f)
-        net, info = train_net(
-            prep.bank,
-            prep.clips,
-            tr,
-            prep.clean,
-            va,
-            prep.pmean,
-            prep.pstd,
-            cfg,
-            seed + 1000 * f,
-            progress,
-            tag=f" fold {f + 1}/{len(prep.folds)}",
-        )
+        trained, infos = [], []
+        for m in range(members):
+            one, info = train_net(
+                prep.bank,
+                prep.clips,
+                tr,
+                prep.clean,
+                va,
+                prep.pmean,
+                prep.pstd,
+                cfg,
+                seed + 1000 * f + 7919 * m,
+                progress,
+                tag=f" fold {f + 1}/{len(prep.folds)}"
+                + (f" member {m + 1}/{members}" if members > 1 else ""),
+            )
+            trained.append(one)
+            infos.append(info)
+        net = trained[0] if members == 1 else ensemble(trained)
+        info = infos[0] if members == 1 else {"member_info": infos}
         vl = predict_logits(net, prep.clean, va, spk, pm_t, ps_t)
         t = fit_temperature(vl, y[va])
         row: dict[str, Any] = {"fold": f, "test_speakers": prep.folds[f], "temperature": t, **info}
@@ -683,6 +744,7 @@ def evaluate_audio_folds(
     prep: Prepared | None = None,
     with_degraded: bool = True,
     folds: Sequence[int] | None = None,
+    members: int = 1,
 ) -> tuple[dict[str, Any], list[torch.nn.Module], list[float], Prepared]:
     """Speaker-independent k-fold figures (see the module docstring); also returns the fold networks.
 
@@ -698,7 +760,8 @@ def evaluate_audio_folds(
             progress, "audio: building the degraded evaluation copy (mp3/opus, telephone band, reverb, noise)"
         )
         deg = degraded_set(prep, seed)
-    nets, temps, rep = run_folds(prep, cfg, seed, progress, degraded=deg, folds=folds)
+    nets, temps, rep = run_folds(prep, cfg, seed, progress, degraded=deg, folds=folds, members=members)
+    rep["members"] = members
     rows = rep["folds"]
     rep["summary"] = {
         k: _summary(rows, k)
@@ -722,7 +785,7 @@ def train_audio(
     audio_data: Path | None = None,
     progress: Progress | None = None,
     cfg: TrainConfig | None = None,
-    members: int = 1,
+    members: int = SHIPPED_MEMBERS,
     with_folds: bool = False,
     prep: Prepared | None = None,
 ) -> dict[str, Any]:
@@ -793,7 +856,9 @@ def train_audio(
         "config": {k: v for k, v in cfg.__dict__.items() if k not in ("net", "device", "workers")},
     }
     if with_folds:
-        cv, _, _, _ = evaluate_audio_folds(data_dir, seed=seed, cfg=cfg, progress=progress, prep=prep)
+        cv, _, _, _ = evaluate_audio_folds(
+            data_dir, seed=seed, cfg=cfg, progress=progress, prep=prep, members=members
+        )
         rep["cv"] = {"summary": cv["summary"], "folds": cv["folds"]}
     rep["train_seconds"] = time.time() - t0
     rep["data"] = "user manifest" if audio_data is not None else "RAVDESS (CC BY-NC-SA 4.0), 24 actors"

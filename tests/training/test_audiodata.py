@@ -145,7 +145,7 @@ def test_train_audio_on_a_user_manifest(tmp_path: Path) -> None:
         out,
         audio_data=tmp_path / "m.csv",
         progress=msgs.append,
-        cfg=TrainConfig(n_variants=1, epochs=2, batch_size=4),
+        cfg=TrainConfig(n_variants=1, epochs=2, batch_size=4, mixup_p=1.0),  # every batch a mixup pair
     )
     assert rep["validation_speakers"] and not set(rep["validation_speakers"]) & set(rep["train_speakers"])
     assert any("epoch 2/2" in m for m in msgs)

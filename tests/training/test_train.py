@@ -22,6 +22,23 @@ def test_cli_train_reports_missing_data(tmp_path):
     assert res.exit_code == 9 and "data folder not found" in res.output
 
 
+def test_cli_train_checks_steps_before_training(tmp_path):
+    from click.testing import CliRunner
+
+    from emotag.cli import cli
+
+    run = CliRunner().invoke
+    res = run(
+        cli, ["-q", "train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), "--steps", "audio,bogus"]
+    )
+    assert res.exit_code == 2 and "unknown step(s) bogus" in res.output
+    res = run(
+        cli, ["-q", "train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), "--steps", "fusion"]
+    )
+    assert res.exit_code == 2 and "text.safetensors is missing" in res.output
+    assert not (tmp_path / "m").exists()  # nothing written
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     if not (DATA / "ravdess" / "labels.csv").is_file():
