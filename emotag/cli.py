@@ -164,7 +164,11 @@ def _export_decorator() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 @click.option("--language", help="Spoken language hint for ASR (en, de, ...).")
 @click.option("--model", "model", help="Emotion model: a directory from 'emotag train' or a registered name.")
 @click.option("--text-model", help="Hugging Face id or directory replacing the text branch.")
-@click.option("--audio-model", help="Hugging Face id or directory replacing the audio branch.")
+@click.option(
+    "--audio-model",
+    help="Replace the audio branch: 'whisper' (the model's Whisper-encoder branch: more accurate, slower) "
+    "or a Hugging Face id or directory.",
+)
 @click.option(
     "--fusion", type=click.Choice(["early", "late", "hybrid"]), help="Fusion method (default: the model's)."
 )

@@ -105,10 +105,11 @@ def register(group: click.Group) -> None:
 )
 @click.option(
     "--steps",
-    default="text,audio,fusion",
+    default="text,audio,whisper-audio,fusion",
     show_default=True,
     help="Which steps to run, comma-separated; the others must already be in --out "
-    "(e.g. 'audio,fusion' retrains the voice branch and fusion over an existing text branch).",
+    "(e.g. 'audio,fusion' retrains the voice branch and fusion over an existing text branch; "
+    "'whisper-audio' trains the heads of the optional Whisper-encoder voice branch).",
 )
 @click.pass_context
 def train_command(
@@ -125,10 +126,11 @@ def train_command(
     from emotag.training import train
 
     chosen = tuple(x.strip() for x in steps.split(",") if x.strip())
-    unknown = sorted(set(chosen) - {"text", "audio", "fusion"})
+    unknown = sorted(set(chosen) - {"text", "audio", "whisper-audio", "fusion"})
     if unknown or not chosen:
         raise click.BadParameter(
-            f"unknown step(s) {', '.join(unknown) or '(none)'}; use text, audio, fusion", param_hint="--steps"
+            f"unknown step(s) {', '.join(unknown) or '(none)'}; use text, audio, whisper-audio, fusion",
+            param_hint="--steps",
         )
     missing = [
         f"{out_dir / f}"
@@ -151,7 +153,7 @@ def train_command(
                 audio_data=audio_data,
                 paired=paired,
                 progress=bars,
-                steps=tuple(x for x in ("text", "audio", "fusion") if x in chosen),
+                steps=tuple(x for x in ("text", "audio", "whisper-audio", "fusion") if x in chosen),
             )
     finally:
         bars.close()
@@ -170,6 +172,10 @@ def train_command(
 @click.option("--model", "model", help="Model directory (from 'emotag train') or registered name.")
 @click.option(
     "--fusion", type=click.Choice(["early", "late", "hybrid"]), help="Fusion method (default: the model's)."
+)
+@click.option(
+    "--audio-model",
+    help="Replace the audio branch: 'whisper' (the model's Whisper-encoder branch) or a Hugging Face id/dir.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(
@@ -191,6 +197,7 @@ def eval_command(
     modality: str,
     model: str | None,
     fusion: str | None,
+    audio_model: str | None,
     as_json: bool,
     label_map: str | None,
     batch_size: int,
@@ -205,7 +212,7 @@ def eval_command(
         with guarded():
             from emotag.models import load_model
 
-            loaded = load_model(model, fusion=fusion, modality=modality)
+            loaded = load_model(model, fusion=fusion, modality=modality, audio_model=audio_model)
             report = evaluate(
                 manifest,
                 model=loaded,

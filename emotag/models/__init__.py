@@ -145,7 +145,14 @@ def load_model_dir(
         )
     name = str(cfg.get("name", model_dir.name))
     if text_model or audio_model:
-        name += "+custom"
+        name += f"+{audio_model}" if audio_model == "whisper" and not text_model else "+custom"
+        # Fusion's early/hybrid weights were learned on the directory's own branches' embeddings; a
+        # swapped-in branch can only be fused by its probabilities.
+        if fusion not in (None, "late"):
+            raise ModelError(
+                f"--fusion {fusion} needs the model's own branches; with --text-model/--audio-model use late"
+            )
+        fusion = "late"
     return MultimodalModel(text_branch, audio_branch, fm, name=name, method=fusion, modality=modality)
 
 

@@ -56,6 +56,8 @@ BATCH_SIZE = 32
 MIN_FILE_CUES = 5
 #: File name of the audio branch's config next to ``config.json``.
 CONFIG_NAME = "audio.json"
+#: ``--audio-model`` value selecting the model directory's Whisper-encoder branch.
+WHISPER_SPEC = "whisper"
 WEIGHTS_NAME = "audio.safetensors"
 
 #: Label names of other audio-emotion models mapped onto emotag's labels (lower-cased).
@@ -648,12 +650,17 @@ def load_audio_branch(spec: str | None, model_dir: Path) -> AudioBranch | HFAudi
     """The audio branch: the model directory's own (``spec`` is ``None``) or a Hugging Face model.
 
     Args:
-        spec: ``None`` for the built-in branch in ``model_dir``; otherwise a Hugging Face model id or a
-            directory holding an audio-classification model.
+        spec: ``None`` for the built-in branch in ``model_dir``; ``"whisper"`` for the model directory's
+            Whisper-encoder branch (:mod:`emotag.models.whisper_audio`); otherwise a Hugging Face model id
+            or a directory holding an audio-classification model.
         model_dir: the emotag model directory.
     """
     if spec is None:
         return AudioBranch.from_dir(model_dir)
+    if spec == WHISPER_SPEC:
+        from emotag.models.whisper_audio import WhisperAudioBranch
+
+        return WhisperAudioBranch.from_dir(model_dir)  # type: ignore[return-value]
     return load_hf_audio_branch(spec)
 
 

