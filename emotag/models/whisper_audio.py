@@ -4,8 +4,9 @@ Why it exists: Whisper's encoder was trained on 680k hours of speech, so its sta
 was said far better than a CNN learned from 1,440 RAVDESS clips. On the same 6 speaker-independent RAVDESS
 folds (``bench/audio_cv.py`` protocol), a logistic regression over these pooled states measured UA 0.71
 with every clip on its own and 0.79 with per-speaker normalisation, against 0.60 / 0.63 for the shipped
-CNN (2026-11-26; the trained heads' own figures are in ``whisper_audio.json``). The price is speed: about
-15-25 ms of encoder per 5 s cue on 2 CPU cores, against about 1 ms for the CNN. Select it with
+CNN (2026-11-26; the trained heads' own figures are in ``whisper_audio.json``). The price is speed: the
+whole branch runs at about 30 cues/s (34 ms per 5 s cue on 2 CPU cores, almost all of it the encoder),
+the CNN branch at about 200 cues/s. Select it with
 ``--audio-model whisper`` (``emotag tag`` / ``emotag eval``); late fusion takes any branch's probabilities.
 
 What runs: each cue's 16 kHz waveform (its first 30 s) goes through faster-whisper's log-mel front end and
