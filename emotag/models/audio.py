@@ -258,6 +258,17 @@ def prosody_input(
     return out
 
 
+def speech_stats(analysis: VoiceAnalysis) -> ProsodyStats | None:
+    """Mean/std of the analysed vectors over cues with speech evidence ≥ 0.5 (``None`` under
+    :data:`MIN_FILE_CUES` such cues): the per-file statistics every built-in audio branch normalises with."""
+    keep = analysis.prosody[analysis.evidence >= 0.5]
+    if keep.shape[0] < MIN_FILE_CUES:
+        return None
+    return ProsodyStats(
+        mean=keep.mean(0).astype(np.float32), std=keep.std(0).astype(np.float32), count=int(keep.shape[0])
+    )
+
+
 def _chunks(w: npt.NDArray[np.float32], max_len: int) -> list[npt.NDArray[np.float32]]:
     if w.shape[0] <= max_len:
         return [w]
@@ -427,12 +438,7 @@ class AudioBranch:
 
     def stats_from(self, analysis: VoiceAnalysis) -> ProsodyStats | None:
         """:meth:`file_stats` from an :meth:`analyse` result."""
-        keep = analysis.prosody[analysis.evidence >= 0.5]
-        if keep.shape[0] < MIN_FILE_CUES:
-            return None
-        return ProsodyStats(
-            mean=keep.mean(0).astype(np.float32), std=keep.std(0).astype(np.float32), count=int(keep.shape[0])
-        )
+        return speech_stats(analysis)
 
     def file_stats(self, waveforms: Sequence[npt.NDArray[np.float32]]) -> ProsodyStats | None:
         """Prosody statistics over all cues of one media file (only cues with speech evidence ≥ 0.5).

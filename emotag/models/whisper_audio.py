@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from emotag.errors import ModelError
-from emotag.models.audio import MIN_FILE_CUES, ProsodyStats, VoiceAnalysis, _va_from_probs
+from emotag.models.audio import ProsodyStats, VoiceAnalysis, _va_from_probs, speech_stats
 from emotag.models.branches import BranchOutput
 from emotag.timeline import LABELS
 
@@ -237,10 +237,7 @@ class WhisperAudioBranch:
 
     def stats_from(self, analysis: VoiceAnalysis) -> ProsodyStats | None:
         """Per-file mean/std of the pooled states over cues with speech (``None`` below the minimum)."""
-        keep = analysis.prosody[analysis.evidence >= 0.5]
-        if keep.shape[0] < MIN_FILE_CUES:
-            return None
-        return ProsodyStats(mean=keep.mean(0), std=keep.std(0), count=int(keep.shape[0]))
+        return speech_stats(analysis)
 
     def file_stats(self, waveforms: Sequence[npt.NDArray[np.float32]]) -> ProsodyStats | None:
         """Statistics of one media file's cues for per-file normalisation (see :meth:`infer`)."""
