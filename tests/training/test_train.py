@@ -39,6 +39,17 @@ def test_cli_train_checks_steps_before_training(tmp_path):
     assert not (tmp_path / "m").exists()  # nothing written
 
 
+def test_missing_whisper_packages_fail_before_any_training(tmp_path, monkeypatch):
+    import emotag.asr as asr
+    from emotag.errors import MissingDependencyError
+    from emotag.training import train
+
+    monkeypatch.setattr(asr, "packaged_model_dir", lambda: None)
+    with pytest.raises(MissingDependencyError, match="whisper-audio training step"):
+        train(tmp_path, tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     if not (DATA / "ravdess" / "labels.csv").is_file():
