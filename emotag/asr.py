@@ -28,7 +28,6 @@ whole 30-second windows: repeated text fails Whisper's compression-ratio check, 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import re
@@ -190,20 +189,14 @@ def _pick_backend(backend: str, model: str | None) -> str:
     raise MissingDependencyError("faster-whisper", "transcribing media without subtitles", _INSTALL_ASR)
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _verify_packaged(model_dir: Path) -> None:
     key = str(model_dir.resolve())
     with _lock:
         if key in _verified:
             return
-        digest = _sha256(model_dir / "model.bin")
+        from emotag.models.text import sha256_file
+
+        digest = sha256_file(model_dir / "model.bin")
         if digest != PACKAGED_MODEL_SHA256:
             raise ModelError(
                 f"{model_dir / 'model.bin'}: SHA-256 {digest[:12]}... does not match the pinned "

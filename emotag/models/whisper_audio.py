@@ -195,6 +195,7 @@ class WhisperAudioBranch:
 
     def save(self, model_dir: Path, extra: dict[str, Any] | None = None) -> None:
         """Write the heads and statistics (safetensors) and the JSON config, each atomically."""
+        import torch
         from safetensors.torch import save_file
 
         from emotag.models.audio import write_json_atomic
@@ -204,8 +205,6 @@ class WhisperAudioBranch:
             for k, h in self.heads.items()
             for n, t in h.state_dict().items()
         }
-        import torch
-
         state["stats.mean"] = torch.from_numpy(self.standardiser.mean.copy())
         state["stats.std"] = torch.from_numpy(self.standardiser.std.copy())
         model_dir.mkdir(parents=True, exist_ok=True)
@@ -253,8 +252,12 @@ class WhisperAudioBranch:
         import torch
 
         n = len(waveforms)
-        if analysis is None or analysis.prosody.shape[0] != n:
-            analysis = self.analyse(waveforms) if n else None
+        if analysis is not None and analysis.prosody.shape[0] != n:
+            raise ModelError(
+                f"whisper audio branch: analysis of {analysis.prosody.shape[0]} waveforms for {n}"
+            )
+        if analysis is None and n:
+            analysis = self.analyse(waveforms)
         if analysis is None:
             z = np.zeros((0,), np.float32)
             return BranchOutput(

@@ -136,6 +136,9 @@ def train(
         limit = 24
     times: dict[str, float] = {}
     t_all = time.monotonic()
+    audio_manifest = audio_data  # both voice steps train on it; quick runs use a few clips per speaker
+    if quick and audio_data is None and {"audio", "whisper-audio"} & set(steps):
+        audio_manifest = _quick_audio_manifest(data_dir, out_dir, per_speaker=max(2, (limit or 24) // 4))
     text_rep: dict[str, Any] = {}
     audio_rep: dict[str, Any] = {}
     if "text" in steps:
@@ -164,7 +167,6 @@ def train(
 
         t0 = time.monotonic()
         quick_args: dict[str, Any] = {}
-        audio_manifest = audio_data
         if quick:  # one epoch, one augmented variant, a few clips per speaker
             cfg_cls = getattr(audio_training, "TrainConfig", None)
             if cfg_cls is not None:
@@ -172,9 +174,6 @@ def train(
                 small = {"n_variants": 1, "epochs": 1}
                 quick_args["cfg"] = cfg_cls(**{k: v for k, v in small.items() if k in fields})
             quick_args["members"] = 1
-            if audio_data is None:
-                per_speaker = max(2, (limit or 24) // 4)
-                audio_manifest = _quick_audio_manifest(data_dir, out_dir, per_speaker=per_speaker)
         audio_rep = dict(
             _call(
                 audio_training.train_audio,
@@ -192,14 +191,11 @@ def train(
         from emotag.training.whisper_audio import train_whisper_audio
 
         t0 = time.monotonic()
-        wh_data = audio_data
-        if quick and audio_data is None:
-            wh_data = _quick_audio_manifest(data_dir, out_dir, per_speaker=max(2, (limit or 24) // 4))
         whisper_rep = train_whisper_audio(
             data_dir,
             out_dir,
             seed=seed,
-            audio_data=wh_data,
+            audio_data=audio_manifest,
             n_aug=0 if quick else 1,
             with_folds=not quick,
             progress=_stage_progress(progress, "whisper-audio"),

@@ -625,6 +625,37 @@ def _fold_rows(prep: Prepared, test_fold: int) -> tuple[list[int], list[int], li
     return tr, va, te
 
 
+def train_members(
+    prep: Prepared,
+    cfg: TrainConfig,
+    train_rows: Sequence[int],
+    val_rows: Sequence[int],
+    seed: int,
+    members: int,
+    progress: Progress | None = None,
+    tag: str = "",
+) -> tuple[list[torch.nn.Module], list[dict[str, Any]]]:
+    """``members`` networks on the same rows, seeded ``seed + 7919 * m``; returns (networks, their infos)."""
+    nets, infos = [], []
+    for m in range(members):
+        net, info = train_net(
+            prep.bank,
+            prep.clips,
+            train_rows,
+            prep.clean,
+            val_rows,
+            prep.pmean,
+            prep.pstd,
+            cfg,
+            seed + 7919 * m,
+            progress,
+            tag=tag + (f" member {m + 1}/{members}" if members > 1 else ""),
+        )
+        nets.append(net)
+        infos.append(info)
+    return nets, infos
+
+
 def run_folds(
     prep: Prepared,
     cfg: TrainConfig,
@@ -646,24 +677,9 @@ def run_folds(
     nets, temps, per_fold = [], [], []
     for f in folds if folds is not None else range(len(prep.folds)):
         tr, va, te = _fold_rows(prep, f)
-        trained, infos = [], []
-        for m in range(members):
-            one, info = train_net(
-                prep.bank,
-                prep.clips,
-                tr,
-                prep.clean,
-                va,
-                prep.pmean,
-                prep.pstd,
-                cfg,
-                seed + 1000 * f + 7919 * m,
-                progress,
-                tag=f" fold {f + 1}/{len(prep.folds)}"
-                + (f" member {m + 1}/{members}" if members > 1 else ""),
-            )
-            trained.append(one)
-            infos.append(info)
+        trained, infos = train_members(
+            prep, cfg, tr, va, seed + 1000 * f, members, progress, tag=f" fold {f + 1}/{len(prep.folds)}"
+        )
         net = trained[0] if members == 1 else ensemble(trained)
         info = infos[0] if members == 1 else {"member_info": infos}
         vl = predict_logits(net, prep.clean, va, spk, pm_t, ps_t)
@@ -830,23 +846,7 @@ def train_audio(
     spk = [c.speaker for c in prep.clips]
     y = np.array([c.label_index for c in prep.clips], np.int64)
     pm_t, ps_t = torch.from_numpy(prep.pmean), torch.from_numpy(prep.pstd)
-    nets, infos = [], []
-    for m in range(members):
-        net, info = train_net(
-            prep.bank,
-            prep.clips,
-            tr,
-            prep.clean,
-            va,
-            prep.pmean,
-            prep.pstd,
-            cfg,
-            seed + 7919 * m,
-            progress,
-            tag=f" member {m + 1}/{members}",
-        )
-        nets.append(net)
-        infos.append(info)
+    nets, infos = train_members(prep, cfg, tr, va, seed, members, progress)
     vl = np.mean([predict_logits(n, prep.clean, va, spk, pm_t, ps_t) for n in nets], axis=0)
     vl_nf = np.mean(
         [predict_logits(n, prep.clean, va, spk, pm_t, ps_t, use_file_stats=False) for n in nets], axis=0

@@ -604,30 +604,14 @@ def fit_va_alpha(x: FusionInput, probs: F32, y: npt.NDArray[np.int64]) -> tuple[
     a_target = np.array([LABEL_VALENCE_AROUSAL[LABELS[i]][1] for i in y], np.float32)
     v0, a0 = circumplex_batch(probs)
     grid = np.linspace(0.0, 1.0, 21)
-    err_v = [
-        float(
-            np.mean(
-                (
-                    _weighted(g, x.text_evidence, x.text_valence, x.audio_evidence, x.audio_valence, v0)
-                    - v_target
-                )
-                ** 2
-            )
+
+    def sq_err(g: float, text: F32, audio: F32, base: F32, target: F32) -> float:
+        return float(
+            np.mean((_weighted(g, x.text_evidence, text, x.audio_evidence, audio, base) - target) ** 2)
         )
-        for g in grid
-    ]
-    err_a = [
-        float(
-            np.mean(
-                (
-                    _weighted(g, x.text_evidence, x.text_arousal, x.audio_evidence, x.audio_arousal, a0)
-                    - a_target
-                )
-                ** 2
-            )
-        )
-        for g in grid
-    ]
+
+    err_v = [sq_err(g, x.text_valence, x.audio_valence, v0, v_target) for g in grid]
+    err_a = [sq_err(g, x.text_arousal, x.audio_arousal, a0, a_target) for g in grid]
     return float(grid[int(np.argmin(err_v))]), float(grid[int(np.argmin(err_a))])
 
 
