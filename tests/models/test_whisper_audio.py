@@ -57,6 +57,26 @@ def test_encoder_pools_any_length(voices: list[np.ndarray]) -> None:
     assert np.allclose(again[0], feats[0], atol=1e-4)  # each cue encoded on its own: order-free
 
 
+def test_same_length_cues_are_batched_without_changing_their_states(voices: list[np.ndarray]) -> None:
+    n = min(len(v) for v in voices[:3])
+    same = [v[:n] for v in voices[:3]]
+    enc = WhisperEncoder(batch=3)
+    together = enc.pooled(same)
+    alone = np.stack([enc.pooled([w])[0] for w in same])
+    assert not np.allclose(together[0], together[1])
+    assert np.allclose(together, alone, atol=0.05 * np.abs(alone).max())
+
+
+def test_encoder_depth_is_part_of_the_saved_head(branch: WhisperAudioBranch, tmp_path: Path) -> None:
+    assert branch.layers == 2 and branch.encoder.layers == 2
+    branch.save(tmp_path)
+    meta = json.loads((tmp_path / "whisper_audio.json").read_text())
+    assert meta["encoder_layers"] == 2
+    del meta["encoder_layers"]  # heads written before the setting existed read all four layers
+    (tmp_path / "whisper_audio.json").write_text(json.dumps(meta))
+    assert WhisperAudioBranch.from_dir(tmp_path).layers == 4
+
+
 def test_infer_shapes_evidence_and_file_statistics(
     branch: WhisperAudioBranch, voices: list[np.ndarray]
 ) -> None:
@@ -109,3 +129,11 @@ def test_training_on_a_user_manifest_cross_validates_and_loads(tmp_path: Path) -
     br = load_audio_branch("whisper", out)
     assert br.infer([mediagen.read_wav(tmp_path / "s0_sad.wav")]).probs.shape == (1, 7)
     assert any("CV UA" in m for m in msgs)
+    from emotag.training.whisper_audio import load_folds
+
+    folds = load_folds(out, br)  # type: ignore[arg-type]
+    assert folds is not None and len(folds) == 3
+    seen = [set(spk) for _, spk in folds]
+    assert set().union(*seen) == {"spk0", "spk1", "spk2"} and sum(len(s) for s in seen) == 3
+    wave = mediagen.read_wav(tmp_path / "s1_angry.wav")
+    assert not np.allclose(folds[0][0].infer([wave]).probs, folds[1][0].infer([wave]).probs)
