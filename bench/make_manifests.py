@@ -3,8 +3,8 @@
 The data must not be copied into the repository, so the manifests are generated from ``../shared/data``
 into a git-ignored folder (default ``runs/manifests/``), with audio paths relative to each CSV:
 
-* ``ravdess_fusion_val.csv``: RAVDESS clips of the fusion-validation actors (audio only). The shipped audio
-  branch never trained on them, but they are among the speakers on which it chose its epoch and temperature,
+* ``ravdess_fusion_val.csv``: RAVDESS clips of the fusion-validation actors that the shipped audio branch
+  never trained on (audio only). They are among the speakers on which it chose its epoch and temperature,
   and fusion chose its method and threshold on them: read these figures as optimistic; the honest audio
   figures are the cross-validation folds in the model card.
 
@@ -73,6 +73,15 @@ def main() -> None:
     if not val_spk:
         print("warning: no fusion val_speakers in config.json; using every actor", file=sys.stderr)
         val_spk = {c.speaker for c in clips}
+    # Fusion trains on held-out fold outputs of every actor, but the shipped audio branch trained on most
+    # actors: keep only those it never trained on.
+    branch = cfg.get("fusion", {}).get("audio_branch", "cnn")
+    branch_cfg = args.model / ("whisper_audio.json" if branch == "whisper" else "audio.json")
+    trained = set(
+        json.loads(branch_cfg.read_text(encoding="utf-8")).get("report", {}).get("train_speakers") or []
+    )
+    val_spk -= trained
+    print(f"fusion-validation actors the {branch} audio branch never trained on: {sorted(val_spk)}")
     val_clips = [c for c in clips if c.speaker in val_spk]
 
     def rel(p: Path) -> str:

@@ -166,8 +166,8 @@ def _export_decorator() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 @click.option("--text-model", help="Hugging Face id or directory replacing the text branch.")
 @click.option(
     "--audio-model",
-    help="Replace the audio branch: 'whisper' (the model's Whisper-encoder branch: more accurate, slower) "
-    "or a Hugging Face id or directory.",
+    help="Audio branch: 'whisper' (the model's Whisper-encoder branch, the default model's own), 'cnn' (its "
+    "small CNN: about 3x faster, less accurate, late fusion only) or a Hugging Face id or directory.",
 )
 @click.option(
     "--fusion", type=click.Choice(["early", "late", "hybrid"]), help="Fusion method (default: the model's)."

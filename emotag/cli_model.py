@@ -175,7 +175,8 @@ def train_command(
 )
 @click.option(
     "--audio-model",
-    help="Replace the audio branch: 'whisper' (the model's Whisper-encoder branch) or a Hugging Face id/dir.",
+    help="Audio branch: 'whisper' or 'cnn' (the model directory's own two; default: the one its fusion was "
+    "trained on) or a Hugging Face id/dir.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @click.option(

@@ -30,9 +30,24 @@ DATA_LICENCES: dict[str, str] = {
 }
 
 SUMMARY = (
-    "Voice + words emotion model: MiniLM text branch and a log-mel CNN audio branch, fused per cue; "
+    "Voice + words emotion model: MiniLM text branch and a {audio} audio branch, fused per cue; "
     "7 labels (Ekman + neutral), valence/arousal, voice/words mismatch flag. Non-commercial (RAVDESS)."
 )
+#: The two built-in audio branches, as the card describes them.
+AUDIO_BRANCHES: dict[str, tuple[str, str]] = {
+    "whisper": (
+        "Whisper-encoder",
+        "the packaged Whisper tiny.en encoder (frozen, SHA-256 verified) cut to its first two layers; "
+        "each cue's states pooled (mean, std, max, 10th percentile) and read relative to its media file; "
+        "a small trained head (1,536 → 64 → 7)",
+    ),
+    "cnn": (
+        "log-mel CNN",
+        "CNN(s) over log-mel spectrograms + prosody (pitch, energy, rate, voice quality) and a "
+        "spectral profile, each also read relative to its media file; trained from the waveform; "
+        "several networks' logits averaged",
+    ),
+}
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -124,22 +139,25 @@ def build_card(
     }
     fusion_cfg = cfg.get("fusion", {}) if isinstance(cfg.get("fusion"), dict) else {}
     text_cfg = cfg.get("text", {}) if isinstance(cfg.get("text"), dict) else {}
+    audio_branch = "whisper" if fusion_cfg.get("audio_branch") == "whisper" else "cnn"
+    other = "cnn" if audio_branch == "whisper" else "whisper"
     context = (
         "previous cues as context" if text_cfg.get("use_context") else "each cue on its own (no context)"
     )
     return {
         "name": cfg.get("name", "emotag-default-1"),
         "version": cfg.get("version", 1),
-        "summary": SUMMARY,
+        "summary": SUMMARY.format(audio=AUDIO_BRANCHES[audio_branch][0]),
         "labels": list(LABELS),
         "outputs": "per cue: probabilities over the labels, valence and arousal in [-1, 1], per-modality "
         "evidence, a voice/words mismatch score in [0, 1] and a flag",
         "architecture": {
             "text": "all-MiniLM-L6-v2 (packaged, SHA-256 verified) + fine-tuned top layer(s) and head; "
             + context,
-            "audio": "CNN(s) over log-mel spectrograms + prosody (pitch, energy, rate, voice quality) and a "
-            "spectral profile, each also read relative to its media file; trained from the waveform; "
-            "several networks' logits averaged",
+            "audio": AUDIO_BRANCHES[audio_branch][1]
+            + "; the other built-in branch ("
+            + AUDIO_BRANCHES[other][0]
+            + f") is selectable with --audio-model {other} (late fusion only)",
             "fusion": f"{fusion_cfg.get('method', 'late')} (selectable: early, late, hybrid); "
             "temperature-calibrated",
         },

@@ -48,27 +48,28 @@ def test_real_model_tags_the_sample(sample: Path) -> None:
     assert (
         by_text["I miss them so much. Nothing has felt right since."]["text_evidence"]["label"] == "sadness"
     )
-    # fused: the joyful line is joy, its valence pulled up from the voice's by the words (the audio branch
-    # hears espeak-ng's flat voice as negative: the fused valence sits between the two), the sad one negative
+    # fused: the joyful line is joy and positive, the sad one sad and negative, the flat statement neutral
+    # and unflagged; the sour words in a bright voice are flagged
     award = by_text["We won the award! I can't believe it, this is the best day ever!"]
-    assert award["label"] == "joy"
-    assert award["valence"] > award["audio_evidence"]["valence"] + 0.2
-    assert by_text["I miss them so much. Nothing has felt right since."]["valence"] < 0
+    assert award["label"] == "joy" and award["valence"] > 0.2 and not award["mismatched"]
+    sad = by_text["I miss them so much. Nothing has felt right since."]
+    assert sad["label"] == "sadness" and sad["valence"] < 0
+    flat = by_text["The report is due on Friday at noon."]
+    assert flat["label"] == "neutral" and not flat["mismatched"]
+    assert by_text["Oh, great. Another meeting. Just what I needed."]["mismatched"]
     srt_text = sample.with_name("interview.emotag.srt").read_text(encoding="utf-8")
     assert srt_text.count(" --> ") == 9
     assert "|C:ResolveColor" in sample.with_name("interview.emotag.resolve.edl").read_text(encoding="utf-8")
 
 
 @pytest.mark.slow
-def test_whisper_audio_branch_tags_the_sample(sample: Path, tmp_path: Path) -> None:
-    pytest.importorskip("faster_whisper")
+def test_cnn_audio_branch_tags_the_sample(sample: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        cli, ["-q", "tag", str(sample), "--audio-model", "whisper", "-o", str(tmp_path), "--force"]
+        cli, ["-q", "tag", str(sample), "--audio-model", "cnn", "-o", str(tmp_path), "--force"]
     )
     assert result.exit_code == 0, result.output
     data = json.loads((tmp_path / "interview.emotag.json").read_text(encoding="utf-8"))
-    assert data["model"].endswith("+whisper") and len(data["cues"]) == 9
+    assert data["model"].endswith("+cnn") and len(data["cues"]) == 9
     by_text = {c["text"]: c for c in data["cues"]}
     assert by_text["We won the award! I can't believe it, this is the best day ever!"]["label"] == "joy"
     assert by_text["I miss them so much. Nothing has felt right since."]["label"] == "sadness"
-    assert by_text["Oh, great. Another meeting. Just what I needed."]["mismatched"]  # sour words, bright tone

@@ -194,3 +194,32 @@ def test_torch_training_mirror_matches_numpy_inference(trained, tmp_path):
     back = FusionModel.load(tmp_path / "f.safetensors")
     assert back.method == model.method and back.info["trained"] is True
     np.testing.assert_allclose(back.fuse(x).probs, model.fuse(x).probs, rtol=1e-6)
+
+
+def test_run_audio_reads_each_speaker_as_one_file():
+    """Fusion sees voices as ``emotag tag`` scores them: each speaker's clips normalised over that speaker."""
+    from emotag.training.fusion import AudioItem, run_audio
+
+    class Recording(ToneAudioBranch):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[tuple[int, object]] = []
+
+        def analyse(self, waveforms):
+            return list(waveforms)
+
+        def stats_from(self, analysis):
+            return f"stats of {len(analysis)}"
+
+        def infer(self, waveforms, file_stats=None, analysis=None):
+            assert analysis is None or len(analysis) == len(waveforms)
+            self.seen.append((len(waveforms), file_stats))
+            return super().infer(waveforms)
+
+    items = [AudioItem(tone(LABELS[i % K], 0.5), i % K, f"s{i % 2}") for i in range(6)]
+    items.append(AudioItem(np.zeros(8000, np.float32), -1, "ns", "nonspeech"))
+    branch = Recording()
+    out = run_audio(branch, items)
+    assert sorted(branch.seen, key=str) == sorted([(3, "stats of 3"), (3, "stats of 3"), (1, None)], key=str)
+    plain = ToneAudioBranch().infer([it.wave for it in items])
+    np.testing.assert_allclose(out.probs, plain.probs, atol=1e-6)  # input order kept

@@ -144,8 +144,13 @@ def load_model_dir(
             getattr(text_branch, "embedding_dim", 0), getattr(audio_branch, "embedding_dim", 0)
         )
     name = str(cfg.get("name", model_dir.name))
+    from emotag.models.audio import CNN_SPEC, WHISPER_SPEC, default_audio_spec
+
+    if audio_model is not None and audio_model == default_audio_spec(model_dir):
+        audio_model = None  # the branch fusion was trained on: every fusion method applies
     if text_model or audio_model:
-        name += f"+{audio_model}" if audio_model == "whisper" and not text_model else "+custom"
+        built_in = audio_model in (CNN_SPEC, WHISPER_SPEC) and not text_model
+        name += f"+{audio_model}" if built_in else "+custom"
         # Fusion's early/hybrid weights were learned on the directory's own branches' embeddings; a
         # swapped-in branch can only be fused by its probabilities.
         if fusion not in (None, "late"):

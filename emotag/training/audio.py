@@ -744,19 +744,27 @@ def unseen_ensemble_logits(
     return (tot[keep] / cnt[keep, None]).astype(np.float32), y[keep]
 
 
-def degraded_set(prep: Prepared, seed: int, rows: Sequence[int] | None = None) -> EvalSet:
-    """Evaluation features of every clip through :func:`~emotag.training.augment.degrade_real` (mp3/opus)."""
+def degraded_waves(
+    clips: Sequence[Clip], seed: int, rows: Sequence[int] | None = None
+) -> list[npt.NDArray[np.float32]]:
+    """Every clip (or those in ``rows``) through :func:`~emotag.training.augment.degrade_real`, alternating
+    mp3 and opus: the one degraded copy both audio branches' cross-validations score."""
     from emotag.training.audiodata import load_clip
     from emotag.training.augment import degrade_real
 
     rng = np.random.default_rng(seed + 77)
     waves = []
-    for i, c in enumerate(prep.clips):
+    for i, c in enumerate(clips):
         w = load_clip(c)
         if rows is None or i in rows:
             w = degrade_real(w, rng, codec="mp3" if i % 2 == 0 else "opus")
         waves.append(w)
-    return eval_set(waves)
+    return waves
+
+
+def degraded_set(prep: Prepared, seed: int, rows: Sequence[int] | None = None) -> EvalSet:
+    """Evaluation features of every clip's degraded copy (:func:`degraded_waves`)."""
+    return eval_set(degraded_waves(prep.clips, seed, rows))
 
 
 def evaluate_audio_folds(

@@ -322,14 +322,42 @@ def run_text(
 def run_audio(
     branch: AudioBranchLike, items: Sequence[AudioItem], batch: int = 32, progress: Progress | None = None
 ) -> BranchOutput:
-    """Audio-branch outputs of ``items`` (batched by length)."""
-    order = sorted(range(len(items)), key=lambda i: items[i].wave.shape[0])
-    outs = []
-    for s in range(0, len(order), batch):
-        idx = order[s : s + batch]
-        outs.append(branch.infer([items[i].wave for i in idx]))
+    """Audio-branch outputs of ``items``, as ``emotag tag`` produces them.
+
+    A branch that normalises per media file (``analyse`` / ``stats_from`` / ``infer(file_stats=,
+    analysis=)``, both built-in branches) sees each speaker's clips (``group``) as one file: its statistics
+    come from those clips, as a media file's come from its cues. Non-speech items, and branches without
+    per-file normalisation, are scored clip by clip in batches sorted by length.
+    """
+    analyse = getattr(branch, "analyse", None)
+    stats_from = getattr(branch, "stats_from", None)
+    groups: dict[str, list[int]] = defaultdict(list)
+    loose: list[int] = []
+    for i, it in enumerate(items):
+        if analyse is not None and stats_from is not None and it.label >= 0 and it.kind != "nonspeech":
+            groups[it.group].append(i)
+        else:
+            loose.append(i)
+    outs: list[BranchOutput] = []
+    order: list[int] = []
+    done = 0
+    for idx in groups.values():
+        assert analyse is not None and stats_from is not None
+        waves = [items[i].wave for i in idx]
+        analysis = analyse(waves)
+        outs.append(branch.infer(waves, file_stats=stats_from(analysis), analysis=analysis))  # type: ignore[call-arg]
+        order += idx
+        done += len(idx)
         if progress:
-            progress("fusion: audio outputs", min(s + batch, len(order)), len(order))
+            progress("fusion: audio outputs", done, len(items))
+    loose.sort(key=lambda i: items[i].wave.shape[0])
+    for s in range(0, len(loose), batch):
+        idx = loose[s : s + batch]
+        outs.append(branch.infer([items[i].wave for i in idx]))
+        order += idx
+        done += len(idx)
+        if progress:
+            progress("fusion: audio outputs", done, len(items))
     return _unsort(outs, order)
 
 
@@ -787,16 +815,19 @@ def _stable_hash(s: str) -> int:
     return zlib.crc32(s.encode("utf-8"))
 
 
-def audio_holdout_speakers(model_dir: Path, clips: Sequence[Any], seed: int) -> list[str]:
-    """Speakers the audio branch never trained on, from ``audio.json`` (``report.train_speakers``: every
-    other speaker; else ``validation_speakers`` + ``test_speakers``) or the config's audio section.
+def audio_holdout_speakers(
+    model_dir: Path, clips: Sequence[Any], seed: int, branch_config: str = "audio.json"
+) -> list[str]:
+    """Speakers the audio branch never trained on, from its config (``audio.json``, or
+    ``whisper_audio.json`` for the Whisper branch: ``report.train_speakers``: every other speaker; else
+    ``validation_speakers`` + ``test_speakers``) or the config's audio section.
 
     Falls back to the first gender-balanced speaker fold of :func:`emotag.training.audiodata.speaker_folds`
     (the audio trainer's own fold scheme) when the section does not name them.
     """
     import json
 
-    for name in ("audio.json", "config.json"):
+    for name in (branch_config, "config.json"):
         path = model_dir / name
         if not path.is_file():
             continue
@@ -890,49 +921,68 @@ def _paired_items(manifest: Path) -> tuple[list[TextItem], list[AudioItem], list
     return texts, audio, groups
 
 
-def heldout_audio_runner(
-    branch: AudioBranchLike, model_dir: Path
-) -> tuple[Callable[[Sequence[AudioItem]], BranchOutput], list[str]] | None:
-    """Score clips with only the audio networks that never trained on their speaker.
+def fold_branches(branch: AudioBranchLike, model_dir: Path) -> list[tuple[AudioBranchLike, list[str]]] | None:
+    """The audio branch's speaker folds: ``(branch of that fold, speakers it never trained on)``.
 
-    The shipped audio branch is an ensemble of speaker-fold networks that together saw every RAVDESS actor,
-    so no actor is held out from the *ensemble*. Each fold network, though, never saw its own test fold's
-    speakers (``audio.json`` → ``report.folds[i].test_speakers``, network ``i``, fold temperature
-    ``report.folds[i].temperature``). Scoring each clip with its fold's network gives honest held-out outputs
-    for all 24 actors. Non-speech audio goes through the whole ensemble (no leak possible).
-
-    Returns:
-        ``(run(items), speakers covered)``, or ``None`` when the branch is not a fold ensemble
-        (a user's or a Hugging Face branch: callers fall back to held-out speakers).
+    The shipped CNN branch is an ensemble of speaker-fold networks (``audio.json`` →
+    ``report.folds[i].test_speakers``, network ``i``, fold temperature ``report.folds[i].temperature``);
+    the Whisper branch keeps its cross-validation heads beside the shipped ones
+    (:func:`emotag.training.whisper_audio.load_folds`). ``None`` for anything else (a user's or a Hugging
+    Face branch) and for a directory without fold material.
     """
     import json
 
-    nets = getattr(branch, "nets", None)
+    from emotag.models.audio import AudioBranch
+    from emotag.models.whisper_audio import WhisperAudioBranch
+
+    if isinstance(branch, WhisperAudioBranch):
+        from emotag.training.whisper_audio import load_folds
+
+        found = load_folds(model_dir, branch)
+        return [(b, spk) for b, spk in found] if found else None
+    if not isinstance(branch, AudioBranch):
+        return None
     try:
         meta = json.loads((model_dir / "audio.json").read_text(encoding="utf-8"))
         folds = meta["report"]["folds"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not isinstance(nets, list) or len(nets) != len(folds) or not folds:
+    if len(branch.nets) != len(folds) or not folds:
         return None
-    from emotag.models.audio import AudioBranch
-
-    assert isinstance(branch, AudioBranch)
-    fold_of: dict[str, int] = {}
-    subs = []
-    for i, row in enumerate(folds):
-        for spk in row.get("test_speakers", []):
-            fold_of[str(spk)] = i
-        subs.append(
+    return [
+        (
             AudioBranch(
-                [nets[i]],
+                [branch.nets[i]],
                 branch.config,
                 branch.prosody_mean,
                 branch.prosody_std,
                 temperature=float(row.get("temperature", branch.temperature)),
                 name=f"{branch.name}-fold{i}",
-            )
+            ),
+            [str(s) for s in row.get("test_speakers", [])],
         )
+        for i, row in enumerate(folds)
+    ]
+
+
+def heldout_audio_runner(
+    branch: AudioBranchLike, model_dir: Path
+) -> tuple[Callable[[Sequence[AudioItem]], BranchOutput], list[str]] | None:
+    """Score clips with only the audio heads/networks that never trained on their speaker.
+
+    The shipped branch together saw every RAVDESS actor, so no actor is held out from it; each fold's
+    branch (:func:`fold_branches`), though, never saw its own test speakers. Scoring each clip with its
+    fold's branch gives honest held-out outputs for all 24 actors. Non-speech audio goes through the
+    shipped branch (no leak possible).
+
+    Returns:
+        ``(run(items), speakers covered)``, or ``None`` without folds (callers fall back to held-out
+        speakers).
+    """
+    folds = fold_branches(branch, model_dir)
+    if not folds:
+        return None
+    fold_of = {spk: i for i, (_, speakers) in enumerate(folds) for spk in speakers}
 
     def run(items: Sequence[AudioItem]) -> BranchOutput:
         groups: dict[int, list[int]] = defaultdict(list)
@@ -943,7 +993,7 @@ def heldout_audio_runner(
             raise DataError(f"speaker {unknown[0]!r} is in no audio fold; retrain the audio branch first")
         parts: list[tuple[list[int], BranchOutput]] = []
         for f, idx in sorted(groups.items()):
-            b = branch if f < 0 else subs[f]
+            b = branch if f < 0 else folds[f][0]
             parts.append((idx, run_audio(b, [items[j] for j in idx])))
         order = [j for idx, _ in parts for j in idx]
         return _unsort([o for _, o in parts], order)
@@ -961,6 +1011,7 @@ def train_fusion(
     options: FusionTrainOptions | None = None,
     progress: Progress | None = None,
     cache_dir: Path | None = None,
+    audio_model: str | None = None,
 ) -> FusionReport:
     """Train fusion over the branches already written to ``model_dir``; write ``fusion.safetensors``.
 
@@ -974,6 +1025,8 @@ def train_fusion(
         progress: ``callback(stage, done, total)``.
         cache_dir: keep the branch outputs here (keyed by the branch weight files, seed and sizes) so that
             fusion hyper-parameter experiments skip recomputing them.
+        audio_model: ``"whisper"`` or ``"cnn"``: the built-in audio branch to fuse (``None``:
+            :func:`fusion_audio_spec`); recorded as the directory's default audio branch.
 
     Returns:
         The validation report (also stored in the weights' metadata and the ``fusion`` config section).
@@ -985,14 +1038,17 @@ def train_fusion(
     opts = options or FusionTrainOptions()
     t0 = time.monotonic()
     text_branch = load_text_branch(None, model_dir)
-    audio_branch = load_audio_branch(None, model_dir)
+    audio_spec = audio_model or fusion_audio_spec(model_dir)
+    audio_branch = load_audio_branch(audio_spec, model_dir)
 
     clips = read_ravdess(data_dir)
     runner = heldout_audio_runner(audio_branch, model_dir)
     if runner is not None:
         run_audio_items, held = runner
     else:
-        held = audio_holdout_speakers(model_dir, clips, seed)
+        held = audio_holdout_speakers(
+            model_dir, clips, seed, "whisper_audio.json" if audio_spec == "whisper" else "audio.json"
+        )
 
         def run_audio_items(items: Sequence[AudioItem]) -> BranchOutput:
             return run_audio(audio_branch, items, progress=progress)
@@ -1029,7 +1085,7 @@ def train_fusion(
             per_clip=opts.per_clip,
             clash_per_clip=opts.clash_per_clip,
         )
-        key = _cache_key(model_dir, seed, limit, salt, len(ts), len(au))
+        key = _cache_key(model_dir, seed, limit, salt, len(ts), len(au), audio_spec)
         cached = _load_cache(cache_dir, key) if cache_dir is not None else None
         if cached is None:
             cached = Cache(run_text(text_branch, ts, progress=progress), run_audio_items(au))
@@ -1079,15 +1135,35 @@ def train_fusion(
     info["splits"] = {"fit_speakers": sorted(fit_spk), "val_speakers": sorted(val_spk), "seed": seed}
     model = FusionModel(model.params, model.method, model.text_dim, model.audio_dim, info)
     model.save(model_dir / "fusion.safetensors")
-    write_fusion_section(model_dir, report, fit_spk, val_spk, seed, paired)
+    write_fusion_section(model_dir, report, fit_spk, val_spk, seed, paired, audio_spec)
     return report
 
 
-def _cache_key(model_dir: Path, seed: int, limit: int | None, salt: int, n_text: int, n_audio: int) -> str:
+def fusion_audio_spec(model_dir: Path) -> str:
+    """The audio branch fusion trains on when none is named: the Whisper-encoder branch when the directory
+    has its heads and faster-whisper is installed (it measures better in every figure), else the CNN."""
+    import importlib.util
+
+    from emotag.models.audio import CNN_SPEC, WHISPER_SPEC
+    from emotag.models.whisper_audio import CONFIG_NAME
+
+    if (model_dir / CONFIG_NAME).is_file() and importlib.util.find_spec("faster_whisper") is not None:
+        return WHISPER_SPEC
+    return CNN_SPEC
+
+
+def _cache_key(
+    model_dir: Path, seed: int, limit: int | None, salt: int, n_text: int, n_audio: int, audio_spec: str
+) -> str:
     import hashlib
 
-    parts = [str(seed), str(limit), str(salt), str(n_text), str(n_audio)]
-    for name in ("text.safetensors", "audio.safetensors"):
+    parts = [str(seed), str(limit), str(salt), str(n_text), str(n_audio), audio_spec]
+    for name in (
+        "text.safetensors",
+        "audio.safetensors",
+        "whisper_audio.safetensors",
+        "whisper_audio_folds.safetensors",
+    ):
         p = model_dir / name
         parts.append(f"{p.stat().st_size}:{p.stat().st_mtime_ns}" if p.is_file() else "-")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
@@ -1139,6 +1215,7 @@ def write_fusion_section(
     val_spk: set[str],
     seed: int,
     paired: Path | None,
+    audio_branch: str = "cnn",
 ) -> None:
     """Record the fusion section of ``config.json`` (read-modify-write; other sections kept)."""
     from emotag.modelcard import update_config_section
@@ -1148,6 +1225,7 @@ def write_fusion_section(
         "fusion",
         {
             "method": report.chosen,
+            "audio_branch": audio_branch,
             "weights": "fusion.safetensors",
             "trained": True,
             "seed": seed,

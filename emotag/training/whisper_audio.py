@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     import torch
 
+    from emotag.models.whisper_audio import WhisperAudioBranch
+
 Progress = Callable[[str], None]
 
 
@@ -39,13 +41,13 @@ def _say(progress: Progress | None, msg: str) -> None:
 
 
 def encode_clips(
-    clips: Sequence[Clip], n_aug: int, seed: int, progress: Progress | None = None
+    clips: Sequence[Clip], n_aug: int, seed: int, progress: Progress | None = None, layers: int | None = None
 ) -> npt.NDArray[np.float32]:
     """``(N, 1 + n_aug, 1536)`` pooled states: the clip as it is, then ``n_aug`` augmented copies."""
-    from emotag.models.whisper_audio import POOLED_DIM, WhisperEncoder
+    from emotag.models.whisper_audio import DEFAULT_LAYERS, POOLED_DIM, WhisperEncoder
     from emotag.training.augment import augment
 
-    enc = WhisperEncoder()
+    enc = WhisperEncoder(layers=layers or DEFAULT_LAYERS)
     waves = [load_clip(c) for c in clips]
     out = np.zeros((len(clips), 1 + n_aug, POOLED_DIM), np.float32)
     t0 = time.time()
@@ -55,6 +57,15 @@ def encode_clips(
         if (i + 1) % 200 == 0:
             _say(progress, f"whisper-audio: encoded {i + 1}/{len(clips)} clips ({time.time() - t0:.0f} s)")
     return out
+
+
+def encode_degraded(clips: Sequence[Clip], seed: int, layers: int | None = None) -> npt.NDArray[np.float32]:
+    """``(N, 1536)`` pooled states of each clip's degraded copy (phone band, reverberation, noise, mp3/opus:
+    :func:`emotag.training.audio.degraded_waves`, the copy the CNN's cross-validation scores too)."""
+    from emotag.models.whisper_audio import DEFAULT_LAYERS, WhisperEncoder
+    from emotag.training.audio import degraded_waves
+
+    return WhisperEncoder(layers=layers or DEFAULT_LAYERS).pooled(degraded_waves(clips, seed))
 
 
 def _speaker_stats(
@@ -166,9 +177,24 @@ def _fit(
 
 
 def cross_validate(
-    feats: npt.NDArray[np.float32], clips: Sequence[Clip], folds: Sequence[Sequence[str]], seed: int
+    feats: npt.NDArray[np.float32],
+    clips: Sequence[Clip],
+    folds: Sequence[Sequence[str]],
+    seed: int,
+    keep: list[WhisperAudioBranch] | None = None,
+    layers: int | None = None,
+    degraded: npt.NDArray[np.float32] | None = None,
 ) -> dict[str, Any]:
-    """Per fold and summary: UA of the global head (clips alone) and of the file head (per speaker)."""
+    """Per fold and summary: UA of the global head (clips alone) and of the file head (per speaker).
+
+    ``keep``: if given, each fold's branch (heads that never saw that fold's test speakers) is appended,
+    for :func:`save_folds` (fusion trains on their held-out outputs). ``degraded``: ``(N, 1536)`` pooled
+    states of each clip's degraded copy (:func:`encode_degraded`): each fold is also scored on its test
+    speakers' degraded copies (per speaker: statistics of that speaker's degraded clips).
+    """
+    from emotag.models.whisper_audio import DEFAULT_LAYERS, WhisperAudioBranch
+
+    layers = layers or DEFAULT_LAYERS
     spk = [c.speaker for c in clips]
     y = np.array([c.label_index for c in clips], np.int64)
     rows: list[dict[str, Any]] = []
@@ -178,15 +204,25 @@ def cross_validate(
         va = [i for i, s in enumerate(spk) if s in val_s]
         tr = [i for i, s in enumerate(spk) if s not in test_s | val_s]
         heads, temps, std, _ = _fit(feats, clips, tr, va, seed + 100 * f)
+        if keep is not None:
+            keep.append(WhisperAudioBranch(None, heads, std, temps, layers=layers))
         stats = _speaker_stats(feats, spk)
-        row: dict[str, Any] = {"fold": f, "test_speakers": sorted(test_s)}
+        row: dict[str, Any] = {"fold": f, "test_speakers": sorted(test_s), "temperatures": temps}
         for kind, key in (("global", "ua_alone"), ("file", "ua_per_speaker")):
             lg = _logits(heads[kind], _inputs(feats, te, spk, kind, std, stats, variants=False))
             row[key] = unweighted_accuracy(y[te], lg.argmax(1))
             row[f"ece_{key[3:]}"] = ece(softmax(lg, temps[kind]), y[te])
+            if degraded is not None:
+                d = degraded[:, None, :]
+                dl = _logits(
+                    heads[kind], _inputs(d, te, spk, kind, std, _speaker_stats(d, spk), variants=False)
+                )
+                row[f"degraded_{key}"] = unweighted_accuracy(y[te], dl.argmax(1))
         rows.append(row)
     summary = {}
-    for key in ("ua_alone", "ua_per_speaker", "ece_alone", "ece_per_speaker"):
+    keys = ["ua_alone", "ua_per_speaker", "ece_alone", "ece_per_speaker"]
+    keys += ["degraded_ua_alone", "degraded_ua_per_speaker"] if degraded is not None else []
+    for key in keys:
         v = np.array([r[key] for r in rows])
         summary[key] = {
             "mean": float(v.mean()),
@@ -197,6 +233,69 @@ def cross_validate(
     return {"folds": rows, "summary": summary}
 
 
+FOLDS_NAME = "whisper_audio_folds.safetensors"
+
+
+def save_folds(out_dir: Path, branches: Sequence[WhisperAudioBranch]) -> None:
+    """Write the cross-validation folds' heads (a training artefact, not shipped: only fusion training reads
+    them, through :func:`load_folds`)."""
+    import torch
+    from safetensors.torch import save_file
+
+    state: dict[str, torch.Tensor] = {}
+    for i, b in enumerate(branches):
+        for key, head in b.heads.items():
+            for n, t in head.state_dict().items():
+                state[f"fold{i}.{key}.{n}"] = t.detach().contiguous()
+        state[f"fold{i}.stats.mean"] = torch.from_numpy(b.standardiser.mean.copy())
+        state[f"fold{i}.stats.std"] = torch.from_numpy(b.standardiser.std.copy())
+    tmp = out_dir / (FOLDS_NAME + ".tmp")
+    save_file(state, str(tmp))
+    tmp.replace(out_dir / FOLDS_NAME)
+
+
+def load_folds(
+    model_dir: Path, branch: WhisperAudioBranch
+) -> list[tuple[WhisperAudioBranch, list[str]]] | None:
+    """Each cross-validation fold's branch (sharing ``branch``'s encoder) with the speakers it never saw,
+    or ``None`` when ``model_dir`` has no fold heads (then fusion falls back to held-out speakers)."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from emotag.models.whisper_audio import CONFIG_NAME, Standardiser, WhisperAudioBranch, build_head
+
+    try:
+        meta = json.loads((model_dir / CONFIG_NAME).read_text(encoding="utf-8"))
+        rows = meta["report"]["cv"]["folds"]
+        state = load_file(str(model_dir / FOLDS_NAME))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    out = []
+    for i, row in enumerate(rows):
+        if f"fold{i}.stats.mean" not in state or "temperatures" not in row:
+            return None
+        heads = {}
+        for key in ("global", "file"):
+            head = build_head()
+            prefix = f"fold{i}.{key}."
+            head.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
+            heads[key] = head
+        std = Standardiser(
+            state[f"fold{i}.stats.mean"].numpy(), np.maximum(state[f"fold{i}.stats.std"].numpy(), 1e-4)
+        )
+        sub = WhisperAudioBranch(
+            branch.encoder,
+            heads,
+            std,
+            dict(row["temperatures"]),
+            name=f"{branch.name}-fold{i}",
+            layers=branch.layers,
+        )
+        out.append((sub, [str(s) for s in row["test_speakers"]]))
+    return out
+
+
 def train_whisper_audio(
     data_dir: Path | None,
     out_dir: Path,
@@ -205,12 +304,17 @@ def train_whisper_audio(
     audio_data: Path | None = None,
     n_aug: int = 1,
     with_folds: bool = True,
+    layers: int | None = None,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Encode the clips, cross-validate the recipe, train the shipped heads, write them into ``out_dir``."""
-    from emotag.errors import DataError
-    from emotag.models.whisper_audio import WhisperAudioBranch
+    """Encode the clips, cross-validate the recipe, train the shipped heads, write them into ``out_dir``.
 
+    With ``with_folds``, the folds' heads are also written (:data:`FOLDS_NAME`) for fusion training.
+    """
+    from emotag.errors import DataError
+    from emotag.models.whisper_audio import DEFAULT_LAYERS, WhisperAudioBranch
+
+    layers = layers or DEFAULT_LAYERS
     t0 = time.time()
     if audio_data is not None:
         clips = read_manifest(audio_data)
@@ -223,11 +327,12 @@ def train_whisper_audio(
             "Whisper audio training needs clips of at least 2 speakers (validation is by speaker)"
         )
     folds = speaker_folds(clips, k=min(6, len({c.speaker for c in clips})), seed=seed)
-    _say(progress, f"whisper-audio: encoding {len(clips)} clips x {1 + n_aug}")
-    feats = encode_clips(clips, n_aug, seed, progress)
-    report: dict[str, Any] = {"labels": list(LABELS), "n_aug": n_aug, "seed": seed}
+    _say(progress, f"whisper-audio: encoding {len(clips)} clips x {1 + n_aug} ({layers} encoder layers)")
+    feats = encode_clips(clips, n_aug, seed, progress, layers=layers)
+    report: dict[str, Any] = {"labels": list(LABELS), "n_aug": n_aug, "seed": seed, "encoder_layers": layers}
+    fold_branches: list[WhisperAudioBranch] = []
     if with_folds and len(folds) >= 3:
-        report["cv"] = cross_validate(feats, clips, folds, seed)
+        report["cv"] = cross_validate(feats, clips, folds, seed, keep=fold_branches, layers=layers)
         s = report["cv"]["summary"]
         _say(
             progress,
@@ -245,6 +350,11 @@ def train_whisper_audio(
         temperatures=temps,
         train_seconds=time.time() - t0,
     )
-    WhisperAudioBranch(None, heads, std, temps).save(out_dir, extra={"report": report})
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if fold_branches:
+        save_folds(out_dir, fold_branches)
+    else:
+        (out_dir / FOLDS_NAME).unlink(missing_ok=True)  # stale folds of another recipe must not be used
+    WhisperAudioBranch(None, heads, std, temps, layers=layers).save(out_dir, extra={"report": report})
     _say(progress, f"whisper-audio: wrote {out_dir} ({report['train_seconds']:.0f} s)")
     return report

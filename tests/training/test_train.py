@@ -71,6 +71,8 @@ def test_quick_train_writes_a_loadable_model(trained):
         assert (out / name).is_file(), name
     cfg = json.loads((out / "config.json").read_text())
     assert {"text", "fusion"} <= set(cfg) and cfg["fusion"]["trained"] is True
+    # fusion trains on the Whisper-encoder branch when its heads exist (the default's choice)
+    assert cfg["fusion"]["audio_branch"] == "whisper" and (out / "whisper_audio.safetensors").is_file()
     assert set(report.fusion["methods"]) == {"early", "late", "hybrid"}
     assert report.fusion["chosen"] == cfg["fusion"]["method"]
     assert any(s.startswith("text") for s in stages) and any(s.startswith("fusion") for s in stages)
@@ -97,3 +99,15 @@ def test_quick_model_predicts(trained):
     assert len(preds) == 2 and preds[1].text is None and preds[1].audio is None
     for m in ("early", "late", "hybrid"):
         assert isinstance(load_model(out, fusion=m), MultimodalModel)
+    from emotag.errors import ModelError
+    from emotag.models.audio import AudioBranch
+    from emotag.models.whisper_audio import WhisperAudioBranch
+
+    assert isinstance(model.audio_branch, WhisperAudioBranch)
+    same = load_model(out, audio_model="whisper", fusion="early")  # the branch fusion knows: any method
+    assert isinstance(same, MultimodalModel) and same.method == "early" and "+" not in same.name
+    cnn = load_model(out, audio_model="cnn")
+    assert isinstance(cnn, MultimodalModel) and isinstance(cnn.audio_branch, AudioBranch)
+    assert cnn.name.endswith("+cnn") and cnn.method == "late"
+    with pytest.raises(ModelError, match="use late"):
+        load_model(out, audio_model="cnn", fusion="hybrid")
