@@ -31,10 +31,11 @@ way the clash goes (+1: words more positive than the voice, -1: the reverse).
 
 **Valence/arousal** are evidence-weighted averages of the branches' own estimates,
 ``v = (alpha_v e_t v_t + (1 - alpha_v) e_a v_a + k0 v_0) / (alpha_v e_t + (1 - alpha_v) e_a + k0)`` (same
-for arousal with ``alpha_a``), where ``v_0`` is the circumplex value of the fused distribution and ``k0`` a
-small prior weight. ``alpha_v``/``alpha_a`` are fitted on training pairs (grid search on squared error to
-the label's circumplex value); the untrained defaults lean valence on words (0.7) and arousal on voice
-(0.3), the usual finding in multimodal emotion work (prosody carries arousal, lexical content valence).
+for arousal with ``alpha_a``), where ``v_0`` is the circumplex value of the fused distribution and ``k0``
+its weight (``va.prior``; a large one keeps valence/arousal in line with the fused label). ``alpha`` and
+``k0`` are fitted on training pairs (grid search on squared error to the label's circumplex value); the
+untrained defaults lean valence on words (0.7) and arousal on voice (0.3), the usual finding in multimodal
+emotion work (prosody carries arousal, lexical content valence).
 """
 
 from __future__ import annotations
@@ -425,10 +426,12 @@ class FusionModel:
     def valence_arousal(self, x: FusionInput, probs: F32) -> tuple[F32, F32]:
         """Evidence-weighted valence and arousal (see module docstring)."""
         alpha_v, alpha_a = (float(v) for v in self.params["va.alpha"])
+        prior = self.params.get("va.prior")  # models trained before it was fitted used VA_PRIOR
+        k_v, k_a = (float(v) for v in prior) if prior is not None else (VA_PRIOR, VA_PRIOR)
         v0, a0 = circumplex_batch(probs)
         return (
-            _weighted(alpha_v, x.text_evidence, x.text_valence, x.audio_evidence, x.audio_valence, v0),
-            _weighted(alpha_a, x.text_evidence, x.text_arousal, x.audio_evidence, x.audio_arousal, a0),
+            _weighted(alpha_v, x.text_evidence, x.text_valence, x.audio_evidence, x.audio_valence, v0, k_v),
+            _weighted(alpha_a, x.text_evidence, x.text_arousal, x.audio_evidence, x.audio_arousal, a0, k_a),
         )
 
     def fuse(self, x: FusionInput, method: str | None = None) -> FusionOutput:
@@ -489,9 +492,9 @@ class FusionModel:
         )
 
 
-def _weighted(alpha: float, e_t: F32, v_t: F32, e_a: F32, v_a: F32, v0: F32) -> F32:
-    num = alpha * e_t * v_t + (1 - alpha) * e_a * v_a + VA_PRIOR * v0
-    den = alpha * e_t + (1 - alpha) * e_a + VA_PRIOR
+def _weighted(alpha: float, e_t: F32, v_t: F32, e_a: F32, v_a: F32, v0: F32, k0: float = VA_PRIOR) -> F32:
+    num = alpha * e_t * v_t + (1 - alpha) * e_a * v_a + k0 * v0
+    den = alpha * e_t + (1 - alpha) * e_a + k0
     return _f32(np.clip(num / den, -1.0, 1.0))
 
 

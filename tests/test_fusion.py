@@ -64,6 +64,23 @@ def test_absent_rows_and_valence_leans_on_evidence():
     assert out.direction.tolist() == [0, 0, 0]
 
 
+def test_valence_follows_the_fused_label_as_far_as_va_prior_says(tmp_path):
+    # words say joy with more confidence than the voice says sadness: the fused label is joy
+    x = FusionInput.from_outputs(peaked(["joy"], p=0.95), peaked(["sadness"], p=0.6, evidence=1.0))
+    old = FusionModel.untrained()
+    assert "va.prior" not in old.params  # models from before the fit: the fixed small prior
+    params = dict(old.params)
+    params["va.alpha"] = np.array([0.05, 0.05], np.float32)  # valence leaning on the voice
+    lean = FusionModel(params, "late")
+    out = lean.fuse(x)
+    assert LABELS[int(out.probs.argmax())] == "joy" and out.valence[0] < 0  # the incoherent case
+    coherent = FusionModel(params | {"va.prior": np.array([3.0, 3.0], np.float32)}, "late")
+    fixed = coherent.fuse(x)
+    assert fixed.valence[0] > 0.2 and np.allclose(fixed.probs, out.probs)
+    coherent.save(tmp_path / "f.safetensors")
+    assert np.allclose(FusionModel.load(tmp_path / "f.safetensors").fuse(x).valence, fixed.valence)
+
+
 def test_mismatch_fires_on_clashing_outputs_and_says_which_way():
     fm = FusionModel.untrained()
     text = peaked(["joy", "joy", "anger", "sadness", "neutral"])
