@@ -23,6 +23,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -55,14 +56,24 @@ def main() -> None:
         members=args.members,
     )
     keys = ("test_ua", "test_ua_no_file_stats", "degraded_ua", "test_acc", "test_ece_raw", "test_ece_cal")
-    print(f"audio recipe, {args.members} network(s) per fold, speaker-independent folds of RAVDESS actors")
+    title = f"audio recipe, {args.members} network(s) per fold, speaker-independent folds of RAVDESS actors"
+    report(args, t0, rep, title, keys)
+
+
+def report(
+    args: argparse.Namespace, t0: float, rep: dict[str, Any], title: str, keys: tuple[str, ...]
+) -> None:
+    """Print one line per fold and the summary; keep the whole report with ``--json``."""
+    chosen = {int(f) for f in args.folds.split(",")} if args.folds else None
+    print(title)
     for row in rep["folds"]:
-        figs = "  ".join(f"{k} {row[k]:.3f}" for k in keys if k in row)
-        print(f"fold {row['fold']} {','.join(row['test_speakers'])}: {figs}")
+        if chosen is None or row["fold"] in chosen:
+            figs = "  ".join(f"{k} {row[k]:.3f}" for k in keys if k in row)
+            print(f"fold {row['fold']} {','.join(row['test_speakers'])}: {figs}")
     for k in keys:
         s = rep["summary"].get(k)
         if s:
-            print(f"{k:22} mean {s['mean']:.3f} ± {s['std']:.3f}  (min {s['min']:.3f}, max {s['max']:.3f})")
+            print(f"{k:24} mean {s['mean']:.3f} ± {s['std']:.3f}  (min {s['min']:.3f}, max {s['max']:.3f})")
     print(f"{time.monotonic() - t0:.0f} s")
     if args.json:
         args.json.write_text(json.dumps(rep, indent=1, default=str), encoding="utf-8")
@@ -85,21 +96,10 @@ def whisper_cv(args: argparse.Namespace, t0: float) -> None:
     rep = cross_validate(feats, clips, folds, args.seed, degraded=degraded)
     keys = ("ua_alone", "ua_per_speaker", "degraded_ua_alone", "degraded_ua_per_speaker")
     keys += ("ece_alone", "ece_per_speaker")
-    print(
+    title = (
         f"whisper audio recipe ({DEFAULT_LAYERS} encoder layers), speaker-independent folds of RAVDESS actors"
     )
-    for row in rep["folds"]:
-        if args.folds and row["fold"] not in {int(f) for f in args.folds.split(",")}:
-            continue
-        figs = "  ".join(f"{k} {row[k]:.3f}" for k in keys if k in row)
-        print(f"fold {row['fold']} {','.join(row['test_speakers'])}: {figs}")
-    for k in keys:
-        s = rep["summary"].get(k)
-        if s:
-            print(f"{k:24} mean {s['mean']:.3f} ± {s['std']:.3f}  (min {s['min']:.3f}, max {s['max']:.3f})")
-    print(f"{time.monotonic() - t0:.0f} s")
-    if args.json:
-        args.json.write_text(json.dumps(rep, indent=1, default=str), encoding="utf-8")
+    report(args, t0, rep, title, keys)
 
 
 if __name__ == "__main__":
