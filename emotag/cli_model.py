@@ -108,8 +108,8 @@ def register(group: click.Group) -> None:
     default="text,audio,whisper-audio,fusion",
     show_default=True,
     help="Which steps to run, comma-separated; the others must already be in --out "
-    "(e.g. 'audio,fusion' retrains the voice branch and fusion over an existing text branch; "
-    "'whisper-audio' trains the heads of the optional Whisper-encoder voice branch).",
+    "(e.g. 'whisper-audio,fusion' retrains the default voice branch, the Whisper-encoder heads, and fusion "
+    "over an existing text branch; 'audio' trains the CNN voice branch).",
 )
 @click.pass_context
 def train_command(
