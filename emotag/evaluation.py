@@ -446,7 +446,10 @@ def format_report(report: EvalReport) -> str:
         f"model:    {report.model}   modality: {report.modality}",
         f"rows:     {report.rows} ({report.scores[0].n if report.scores else 0} scored, "
         f"{report.n_skipped} skipped" + (f": {_fmt_skipped(report.skipped)}" if report.skipped else "") + ")",
-        f"voice normalisation: {report.groups} group(s) of rows (--group-by {report.group_by})",
+    ]
+    if report.modality != "text":  # no voices to normalise otherwise
+        lines.append(f"voice normalisation: {report.groups} group(s) of rows (--group-by {report.group_by})")
+    lines += [
         "",
         f"{'':8} {'n':>6} {'acc':>7} {'UA':>7} {'macroF1':>8} {'wF1':>7} {'ECE':>7}",
     ]

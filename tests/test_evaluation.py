@@ -86,11 +86,13 @@ def test_evaluate_both(manifest, monkeypatch):
     assert json.loads(json.dumps(d))["scores"]["fused"]["n"] == 5
     text_table = format_report(report)
     assert "fused" in text_table and "mismatch flagged on 33.3%" in text_table and "other x1" in text_table
+    assert "voice normalisation" in text_table
 
 
 def test_evaluate_single_modality(manifest):
     report = evaluate(manifest, model=stub_model(), modality="text", label_map={"happy": "joy"})
     assert [s.name for s in report.scores] == ["text"] and report.mismatch_rate is None
+    assert "voice normalisation" not in format_report(report)  # no voices were read
     # text-only: the audio-only sadness row has nothing to go on (uniform → argmax anger): wrong
     assert report.scores[0].confusion[LABELS.index("sadness")][LABELS.index("sadness")] == 0
 
