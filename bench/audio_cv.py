@@ -82,13 +82,13 @@ def report(
 def whisper_cv(args: argparse.Namespace, t0: float) -> None:
     from emotag.models.whisper_audio import DEFAULT_LAYERS
     from emotag.training.audiodata import read_ravdess, speaker_folds
-    from emotag.training.whisper_audio import cross_validate, encode_clips, encode_degraded
+    from emotag.training.whisper_audio import N_AUG, cross_validate, encode_clips, encode_degraded
 
     clips = read_ravdess(args.data)
     folds = speaker_folds(clips, k=6, seed=args.seed)
     say = print if not args.json else (lambda *a: print(*a, file=sys.stderr, flush=True))
-    say(f"encoding {len(clips)} clips (+1 augmented copy each), {DEFAULT_LAYERS} encoder layers")
-    feats = encode_clips(clips, 1, args.seed)
+    say(f"encoding {len(clips)} clips (+{N_AUG} augmented copies each), {DEFAULT_LAYERS} encoder layers")
+    feats = encode_clips(clips, N_AUG, args.seed)
     degraded = None
     if not args.no_degraded:
         say(f"{time.monotonic() - t0:.0f} s: degrading and encoding the copies")

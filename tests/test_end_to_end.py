@@ -48,14 +48,16 @@ def test_real_model_tags_the_sample(sample: Path) -> None:
     assert (
         by_text["I miss them so much. Nothing has felt right since."]["text_evidence"]["label"] == "sadness"
     )
-    # fused: the joyful line is joy and positive, the sad one sad and negative, the flat statement neutral
-    # and unflagged; the sour words in a bright voice are flagged
+    # fused: the joyful line is joy and positive, the sad one sad and negative; the flat statement's words
+    # carry no evidence, so its label is the voice's, and neutral words never clash with a voice; the sour
+    # words in another tone are flagged
     award = by_text["We won the award! I can't believe it, this is the best day ever!"]
     assert award["label"] == "joy" and award["valence"] > 0.2 and not award["mismatched"]
     sad = by_text["I miss them so much. Nothing has felt right since."]
     assert sad["label"] == "sadness" and sad["valence"] < 0
     flat = by_text["The report is due on Friday at noon."]
-    assert flat["label"] == "neutral" and not flat["mismatched"]
+    assert flat["text_evidence"]["label"] == "neutral"
+    assert flat["label"] == flat["audio_evidence"]["label"] and not flat["mismatched"]
     assert by_text["Oh, great. Another meeting. Just what I needed."]["mismatched"]
     srt_text = sample.with_name("interview.emotag.srt").read_text(encoding="utf-8")
     assert srt_text.count(" --> ") == 9

@@ -189,7 +189,7 @@ def train(
         )
         times["audio"] = time.monotonic() - t0
     if "whisper-audio" in steps:
-        from emotag.training.whisper_audio import train_whisper_audio
+        from emotag.training.whisper_audio import N_AUG, train_whisper_audio
 
         t0 = time.monotonic()
         whisper_rep = train_whisper_audio(
@@ -197,7 +197,7 @@ def train(
             out_dir,
             seed=seed,
             audio_data=audio_manifest,
-            n_aug=0 if quick else 1,
+            n_aug=0 if quick else N_AUG,
             with_folds=not quick,
             progress=_stage_progress(progress, "whisper-audio"),
         )
