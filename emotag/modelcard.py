@@ -181,7 +181,8 @@ def build_card(
             "All figures are in-domain (RAVDESS actors, Friends/Reddit text); MELD test and a second speech "
             "corpus were not available, so expect lower accuracy on real media.",
             "RAVDESS is acted, studio-quality speech of two fixed sentences by 24 North-American actors: the "
-            "audio branch has seen no spontaneous, noisy, or non-English speech.",
+            "audio heads have seen no spontaneous or non-English speech, and noise, reverberation and codecs "
+            "only as training augmentation.",
             "Fusion was trained on constructed pairs (no real paired corpus): voice and words of a pair "
             "come from different recordings. Add a real paired corpus with `emotag train --paired`.",
             "The mismatch flag is a sarcasm/irony *candidate*, tuned on opposite-valence constructed pairs; "
