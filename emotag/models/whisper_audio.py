@@ -4,11 +4,11 @@ Why it exists: Whisper's encoder was trained on 680k hours of speech, so its sta
 was said far better than a CNN learned from 1,440 RAVDESS clips. Its *second* layer reads emotion best
 (:mod:`emotag.models.ct2_layers` has the layer-by-layer figures), and stopping there halves the cost.
 On the 6 speaker-independent RAVDESS folds (``python bench/audio_cv.py --branch whisper``) the trained heads
-measured UA 0.750 ± 0.071 with each clip on its own and 0.826 ± 0.048 with per-speaker normalisation,
-against 0.594 / 0.627 for the CNN branch (2026-11-26; the figures of the shipped heads are in
-``whisper_audio.json``). The price is speed: about 64 cues/s for this branch (16 ms per 5 s cue on 2 CPU
-cores: encoder 10 ms, speech evidence 4.5 ms, log-mel 1.5 ms), against about 200 cues/s for the CNN branch
-(``--audio-model cnn``).
+measured UA 0.744 ± 0.081 with each clip on its own and 0.825 ± 0.060 with per-speaker normalisation
+(0.564 / 0.641 on degraded copies), against 0.594 / 0.627 (0.484) for the CNN branch (2026-11-26; the
+figures of the shipped heads are in ``whisper_audio.json``). The price is speed: about 60 cues/s for this
+branch (about 16 ms per 5 s cue on 2 CPU cores, nearly all of it the encoder and its log-mel front end),
+against about 200 cues/s for the CNN branch (``--audio-model cnn``).
 
 What runs: each cue's 16 kHz waveform (its first 30 s) goes through faster-whisper's log-mel front end and
 the first :data:`DEFAULT_LAYERS` layers of the CTranslate2 encoder *at its own length* (no padding to 30 s:
