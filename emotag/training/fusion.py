@@ -1071,9 +1071,7 @@ def train_fusion(
     if runner is not None:
         run_audio_items, held = runner
     else:
-        held = audio_holdout_speakers(
-            model_dir, clips, seed, "whisper_audio.json" if audio_spec == "whisper" else "audio.json"
-        )
+        held = audio_holdout_speakers(model_dir, clips, seed, _branch_config(audio_spec))
 
         def run_audio_items(items: Sequence[AudioItem]) -> BranchOutput:
             return run_audio(audio_branch, items, progress=progress)
@@ -1164,6 +1162,13 @@ def train_fusion(
     return report
 
 
+def _branch_config(audio_spec: str) -> str:
+    """The config file (beside ``config.json``) of a built-in audio branch."""
+    from emotag.models import audio, whisper_audio
+
+    return whisper_audio.CONFIG_NAME if audio_spec == audio.WHISPER_SPEC else audio.CONFIG_NAME
+
+
 def fusion_audio_spec(model_dir: Path) -> str:
     """The audio branch fusion trains on when none is named: the Whisper-encoder branch when the directory
     has its heads and faster-whisper is installed (it measures better in every figure), else the CNN."""
@@ -1182,13 +1187,11 @@ def _cache_key(
 ) -> str:
     import hashlib
 
+    from emotag.models import audio, whisper_audio
+    from emotag.training.whisper_audio import FOLDS_NAME
+
     parts = [str(seed), str(limit), str(salt), str(n_text), str(n_audio), audio_spec]
-    for name in (
-        "text.safetensors",
-        "audio.safetensors",
-        "whisper_audio.safetensors",
-        "whisper_audio_folds.safetensors",
-    ):
+    for name in ("text.safetensors", audio.WEIGHTS_NAME, whisper_audio.WEIGHTS_NAME, FOLDS_NAME):
         p = model_dir / name
         parts.append(f"{p.stat().st_size}:{p.stat().st_mtime_ns}" if p.is_file() else "-")
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
