@@ -125,7 +125,12 @@ def load_model_dir(
 
     if modality not in MODALITIES:
         raise ModelError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
+    from emotag.models.audio import CNN_SPEC, WHISPER_SPEC, default_audio_spec
+
     cfg = read_config(model_dir)
+    default_spec = default_audio_spec(model_dir)
+    if audio_model == default_spec:
+        audio_model = None  # the branch fusion was trained on: every fusion method applies
     text_branch = audio_branch = None
     if modality in ("both", "text"):
         from emotag.models.text import load_text_branch
@@ -134,7 +139,7 @@ def load_model_dir(
     if modality in ("both", "audio"):
         from emotag.models.audio import load_audio_branch
 
-        audio_branch = load_audio_branch(audio_model, model_dir)
+        audio_branch = load_audio_branch(audio_model or default_spec, model_dir)
     fcfg = cfg.get("fusion", {}) if isinstance(cfg.get("fusion"), dict) else {}
     weights = model_dir / str(fcfg.get("weights", "fusion.safetensors"))
     if weights.is_file():
@@ -144,10 +149,6 @@ def load_model_dir(
             getattr(text_branch, "embedding_dim", 0), getattr(audio_branch, "embedding_dim", 0)
         )
     name = str(cfg.get("name", model_dir.name))
-    from emotag.models.audio import CNN_SPEC, WHISPER_SPEC, default_audio_spec
-
-    if audio_model is not None and audio_model == default_audio_spec(model_dir):
-        audio_model = None  # the branch fusion was trained on: every fusion method applies
     if text_model or audio_model:
         built_in = audio_model in (CNN_SPEC, WHISPER_SPEC) and not text_model
         name += f"+{audio_model}" if built_in else "+custom"
