@@ -95,6 +95,28 @@ def test_mismatch_fires_on_clashing_outputs_and_says_which_way():
     assert not fm.fuse(FusionInput.from_outputs(text, quiet)).mismatched.any()
 
 
+def test_mismatch_threshold_flags_the_most_clashes_within_the_false_flag_budget():
+    from emotag.training.fusion import choose_threshold
+
+    # 100 clashing pairs scored 0.30..0.99, 100 agreeing pairs 0.00..0.495 plus a tail of 20 high ones
+    clash = np.linspace(0.3, 0.99, 100)
+    agree = np.concatenate([np.linspace(0.0, 0.495, 80), np.linspace(0.5, 0.9, 20)])
+    score = np.concatenate([clash, agree]).astype(np.float32)
+    target = np.r_[np.ones(100), np.zeros(100)].astype(np.int64)
+    thr = choose_threshold(score, target, target == 0, ratio=4.0, max_false=0.10)
+    flag = score >= thr
+    assert flag[100:].mean() <= 0.10 and flag[:100].mean() >= 4 * flag[100:].mean()
+    # the lowest such threshold: one step lower breaks the budget
+    lower = score >= thr - 0.01
+    assert lower[100:].mean() > 0.10 or lower[:100].mean() < 4 * lower[100:].mean()
+    # a looser budget flags more clashes
+    loose = choose_threshold(score, target, target == 0, ratio=4.0, max_false=0.2)
+    assert loose < thr and (score[:100] >= loose).mean() > flag[:100].mean()
+    # no threshold within budget and ratio (identical scores): falls back to Youden's J
+    same = np.full(200, 0.5, np.float32)
+    assert 0.05 <= choose_threshold(same, target, target == 0) <= 0.95
+
+
 def test_save_load_round_trip(tmp_path):
     fm = FusionModel.untrained(8, 4)
     path = tmp_path / "fusion.safetensors"
