@@ -302,7 +302,7 @@ def _tag_one(
     if to_stdout:
         from emotag.trackfile import dumps
 
-        text = dumps(track, indent=None if n_files > 1 else 2)
+        text = dumps(export_opts.flagged(track), indent=None if n_files > 1 else 2)
         click.echo(text)
         return
     rendered = [(p, exporters.render(track, fmt, export_opts)) for fmt, p in targets]

@@ -28,6 +28,7 @@ _OPTION_KEYS = (
     "emotions",
     "skip_neutral",
     "mismatch_only",
+    "mismatch_threshold",
     "merge_gap",
     "fps",
     "start_tc",
@@ -139,6 +140,14 @@ def selection_options(f: F) -> F:
             help="Markers only where voice and words disagree (sarcasm candidates).",
         ),
         click.option(
+            "--mismatch-threshold",
+            type=click.FloatRange(0.0, 1.0),
+            default=None,
+            metavar="SCORE",
+            help="Flag a voice/words mismatch from this score on, instead of the model's calibrated "
+            "threshold (higher: fewer, surer flags). Applies to every output.",
+        ),
+        click.option(
             "--merge-gap",
             callback=_ms_or_seconds,
             metavar="MS",
@@ -232,6 +241,7 @@ def options_from_cli(**kwargs: Any) -> tuple[Any, list[str]]:
         emotions=kwargs.get("emotions"),
         skip_neutral=bool(kwargs.get("skip_neutral")),
         mismatch_only=bool(kwargs.get("mismatch_only")),
+        mismatch_threshold=kwargs.get("mismatch_threshold"),
         merge_gap_ms=kwargs.get("merge_gap"),
         palette=None if palette_path is None else load_palette(palette_path),
         handles_ms=1000 if handles is None else int(handles),
@@ -335,8 +345,9 @@ def formats_command(as_json: bool) -> None:
         click.echo(f"{r['name']:<{width}}  {r['filename']:<{fwidth}}  {frames:<6}  {r['description']}{extra}")
     click.echo(
         "\nOptions for `emotag tag --export` and `emotag export --to`: --min-confidence, --emotions, "
-        "--skip-neutral, --mismatch-only, --merge-gap, --fps, --start-tc, --drop-frame, --tag-style, "
-        "--palette, --handles, --title. 'frames' formats need a frame rate: the video's, or --fps."
+        "--skip-neutral, --mismatch-only, --mismatch-threshold, --merge-gap, --fps, --start-tc, "
+        "--drop-frame, --tag-style, --palette, --handles, --title. 'frames' formats need a frame rate: "
+        "the video's, or --fps."
     )
 
 

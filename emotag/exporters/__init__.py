@@ -27,7 +27,7 @@ import logging
 import os
 import tempfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -117,6 +117,8 @@ class ExportOptions:
         emotions: markers only for these labels (``None``: all).
         skip_neutral: no markers for neutral cues.
         mismatch_only: markers only for voice/words mismatches.
+        mismatch_threshold: re-flag mismatches at this score instead of the model's calibrated threshold
+            (higher: fewer, surer flags; ``None``: keep the flags the model set). Applies to every format.
         merge_gap_ms: merge consecutive same-emotion cues within this gap into one region (``None``: don't).
         palette: a :class:`~emotag.palette.Palette` or a ``{label: colour}`` mapping (see emotag.palette).
         handles_ms: handles added before and after each selected moment in ``selects-edl``.
@@ -131,6 +133,7 @@ class ExportOptions:
     emotions: frozenset[str] | None = None
     skip_neutral: bool = False
     mismatch_only: bool = False
+    mismatch_threshold: float | None = None
     merge_gap_ms: int | None = None
     palette: Palette | Mapping[str, Any] | None = None
     handles_ms: int = 1000
@@ -149,6 +152,8 @@ class ExportOptions:
             raise ExportError(f"unknown tag style {self.tag_style!r}; use one of {', '.join(TAG_STYLES)}")
         if not 0.0 <= self.min_confidence <= 1.0:
             raise ExportError(f"--min-confidence must be between 0 and 1, got {self.min_confidence}")
+        if self.mismatch_threshold is not None and not 0.0 <= self.mismatch_threshold <= 1.0:
+            raise ExportError(f"--mismatch-threshold must be between 0 and 1, got {self.mismatch_threshold}")
         if self.merge_gap_ms is not None and self.merge_gap_ms < 0:
             raise ExportError(f"--merge-gap must not be negative, got {self.merge_gap_ms} ms")
         if self.handles_ms < 0:
@@ -165,6 +170,13 @@ class ExportOptions:
             return palette_from_mapping(self.palette)
         except (ValueError, KeyError) as e:
             raise ExportError(f"bad palette: {e}") from None
+
+    def flagged(self, track: Track) -> Track:
+        """``track`` with its mismatch flags set by :attr:`mismatch_threshold` (unchanged when ``None``)."""
+        thr = self.mismatch_threshold
+        if thr is None:
+            return track
+        return replace(track, cues=tuple(replace(tc, mismatched=tc.mismatch >= thr) for tc in track.cues))
 
     def is_selected(self, tc: TaggedCue) -> bool:
         """Whether a cue passes the filters (confidence, emotions, neutral, mismatch)."""
@@ -469,6 +481,7 @@ def render(track: Track, fmt: str, options: ExportOptions | None = None) -> str:
     exporter = get_exporter(fmt)
     if exporter.frame_based and (options.fps or track.media.fps) is None:
         raise no_fps_error(track, exporter.name)
+    track = options.flagged(track)
     try:
         return exporter.render(track, options)
     except EmotagError:

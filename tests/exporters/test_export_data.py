@@ -9,6 +9,7 @@ import json
 import pytest
 from exporter_tracks import CASES, make
 
+from emotag.errors import ExportError
 from emotag.exporters import ExportOptions, render
 from emotag.exporters.csvfmt import COLUMNS
 from emotag.timeline import LABELS
@@ -57,3 +58,22 @@ def test_csv_rows(case: str) -> None:
 def test_csv_filters() -> None:
     rows = list(csv.DictReader(io.StringIO(render(make("p25"), "csv", ExportOptions(mismatch_only=True)))))
     assert [r["index"] for r in rows] == ["5"]
+
+
+def test_mismatch_threshold_reflags_every_output() -> None:
+    track = make("p25")  # mismatch scores 0.05, 0.1, 0, 0, 0.8 (flagged by the model), 0.02, 0.01
+
+    def flagged(options: ExportOptions) -> list[str]:
+        rows = csv.DictReader(io.StringIO(render(track, "csv", options), newline=""))
+        return [r["index"] for r in rows if r["mismatched"] == "true"]
+
+    assert flagged(ExportOptions()) == ["5"]
+    assert flagged(ExportOptions(mismatch_threshold=0.08)) == ["2", "5"]
+    assert flagged(ExportOptions(mismatch_threshold=0.9)) == []
+    only = ExportOptions(mismatch_only=True, mismatch_threshold=0.08)
+    assert [r["index"] for r in csv.DictReader(io.StringIO(render(track, "csv", only)))] == ["2", "5"]
+    lossless = json.loads(render(track, "json", ExportOptions(mismatch_threshold=0.08)))
+    assert [c["mismatched"] for c in lossless["cues"]] == [False, True, False, False, True, False, False]
+    assert [c["mismatch"] for c in lossless["cues"]] == [tc.mismatch for tc in track]
+    with pytest.raises(ExportError, match="--mismatch-threshold must be between 0 and 1"):
+        ExportOptions(mismatch_threshold=1.5)

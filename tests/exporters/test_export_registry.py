@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import os
@@ -305,6 +307,18 @@ def test_cli_export_output_file_and_dir(cli: click.Group, track_file: Path, tmp_
     assert result.exit_code == 6 and "YouTube needs 3" in result.output
     result = runner.invoke(cli, ["export", str(track_file), "--to", "audacity", "-o", "-"])
     assert result.exit_code == 0 and result.output.startswith("1.000000\t3.500000\tjoy 0.82: Hello, world!")
+
+
+def test_cli_export_mismatch_threshold(cli: click.Group, track_file: Path) -> None:
+    runner = CliRunner()
+    args = ["export", str(track_file), "--to", "csv", "-o", "-", "--mismatch-only"]
+    model = runner.invoke(cli, args)
+    lower = runner.invoke(cli, [*args, "--mismatch-threshold", "0.08"])
+    assert model.exit_code == 0 and lower.exit_code == 0, model.output + lower.output
+    assert [r["index"] for r in csv.DictReader(io.StringIO(model.output))] == ["5"]
+    assert [r["index"] for r in csv.DictReader(io.StringIO(lower.output))] == ["2", "5"]
+    bad = runner.invoke(cli, [*args, "--mismatch-threshold", "1.5"])
+    assert bad.exit_code == 2 and "--mismatch-threshold" in bad.output
 
 
 def test_cli_export_errors(cli: click.Group, track_file: Path, tmp_path: Path) -> None:
