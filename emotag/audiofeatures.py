@@ -395,6 +395,41 @@ def features_from_batch(batch: torch.Tensor, lengths: torch.Tensor, *, with_pros
     return Features(mel=mel, mask=mask, prosody=pros, evidence=ev)
 
 
+#: :func:`trim_silence`: frame length (20 ms), silence kept on each side of the speech, shortest result.
+TRIM_FRAME = PROSODY_HOP
+TRIM_MARGIN_S = 0.1
+TRIM_MIN_S = 0.5
+
+
+def trim_silence(wave: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """``wave`` (16 kHz) without its leading and trailing silence.
+
+    Speech is every 20 ms frame within :data:`ACTIVE_RANGE_DB` of the loudest frame and above
+    :data:`ABS_FLOOR_DB` (the prosody pass's "active" rule); :data:`TRIM_MARGIN_S` is kept on each side and
+    at least :data:`TRIM_MIN_S` returned. Pauses inside the speech stay, and so does noise within the
+    range of the speech (a noisy cue is not trimmed). Why: subtitle timing decides how much silence a cue
+    carries, and a voice branch that pools over time must not read that as emotion (RAVDESS clips, for
+    one, start with about a second of studio silence).
+    """
+    x = np.asarray(wave, dtype=np.float32).reshape(-1)
+    n = x.size // TRIM_FRAME
+    if n < 3:
+        return x
+    frames = x[: n * TRIM_FRAME].reshape(n, TRIM_FRAME)
+    frames = frames - frames.mean(1, keepdims=True)
+    edb = 10.0 * np.log10(np.square(frames).mean(1) + 1e-10)
+    active = np.flatnonzero((edb > edb.max() - ACTIVE_RANGE_DB) & (edb > ABS_FLOOR_DB))
+    if active.size == 0:
+        return x
+    margin, shortest = int(TRIM_MARGIN_S * SAMPLE_RATE), int(TRIM_MIN_S * SAMPLE_RATE)
+    lo = max(0, int(active[0]) * TRIM_FRAME - margin)
+    hi = min(x.size, (int(active[-1]) + 1) * TRIM_FRAME + margin)
+    if hi - lo < shortest:
+        lo = max(0, lo - (shortest - (hi - lo)) // 2)
+        hi = min(x.size, lo + shortest)
+    return x[lo:hi]
+
+
 def speech_evidence(waveforms: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
     """Speech presence in [0, 1] per waveform (0 for silence, steady tones, noise)."""
     batch, lengths = pad_batch(waveforms)

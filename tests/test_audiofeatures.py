@@ -14,6 +14,7 @@ from emotag.audiofeatures import (
     compute_features,
     pad_batch,
     speech_evidence,
+    trim_silence,
 )
 from tests import mediagen
 
@@ -96,6 +97,27 @@ def test_empty_and_odd_inputs_do_not_crash() -> None:
     f = compute_features([np.zeros(0, np.float32), np.ones(5, np.float32)])
     assert np.isfinite(f.prosody.numpy()).all() and np.isfinite(f.mel.numpy()).all()
     assert (f.evidence.numpy() == 0).all()
+
+
+def test_trim_silence_keeps_the_speech_and_drops_the_silence_around_it(voices: dict[str, np.ndarray]) -> None:
+    v = voices["high"]
+    core = trim_silence(v)
+    rng = np.random.default_rng(0)
+    hiss = (rng.standard_normal(SR) * 1e-4).astype(np.float32)  # a quiet room, 1 s, about 60 dB down
+    padded = np.concatenate([hiss, v, hiss, hiss])
+    cut = trim_silence(padded)
+    assert abs(cut.size - core.size) <= 2 * int(0.1 * SR) + 2 * 320  # margins and framing only
+    assert cut.size < padded.size - 2.5 * SR
+    assert np.abs(cut).max() == np.abs(v).max()  # the loudest sample is kept
+    # noise as loud as the speech is not silence: nothing to trim
+    loud = np.concatenate([np.full(SR, 0.3, np.float32) * rng.standard_normal(SR).astype(np.float32), v])
+    assert trim_silence(loud).size >= loud.size - 320
+    # short, empty and all-zero inputs come back usable
+    assert trim_silence(np.zeros(0, np.float32)).size == 0
+    assert trim_silence(np.zeros(SR, np.float32)).size == SR
+    click = np.zeros(2 * SR, np.float32)
+    click[SR : SR + 160] = 0.5
+    assert trim_silence(click).size == int(0.5 * SR)  # the shortest result
 
 
 def test_file_wav_roundtrip(tmp_path: Path) -> None:

@@ -4,13 +4,16 @@ Why it exists: Whisper's encoder was trained on 680k hours of speech, so its sta
 was said far better than a CNN learned from 1,440 RAVDESS clips. Its *second* layer reads emotion best
 (:mod:`emotag.models.ct2_layers` has the layer-by-layer figures), and stopping there halves the cost.
 On the 6 speaker-independent RAVDESS folds (``python bench/audio_cv.py --branch whisper``) the trained heads
-measured UA 0.744 ± 0.081 with each clip on its own and 0.825 ± 0.060 with per-speaker normalisation
-(0.564 / 0.641 on degraded copies), against 0.594 / 0.627 (0.484) for the CNN branch (2026-11-26; the
-figures of the shipped heads are in ``whisper_audio.json``). The price is speed: about 60 cues/s for this
-branch (about 16 ms per 5 s cue on 2 CPU cores, nearly all of it the encoder and its log-mel front end),
-against about 200 cues/s for the CNN branch (``--audio-model cnn``).
+measured UA 0.748 ± 0.067 with each clip on its own and 0.822 ± 0.051 with per-speaker normalisation
+(0.584 / 0.634 on degraded copies), against 0.594 / 0.627 (0.484) for the CNN branch (2026-11-26; the
+figures of the shipped heads are in ``whisper_audio.json``). The price is speed: the encoder costs about
+13-16 ms per 5 s of speech on 2 CPU cores (this branch: about 55 cues/s on cues that are speech from end to
+end, about 90 on the benchmark's clips padded to 5 s, whose silence is trimmed away), against about 200
+cues/s for the CNN branch (``--audio-model cnn``).
 
-What runs: each cue's 16 kHz waveform (its first 30 s) goes through faster-whisper's log-mel front end and
+What runs: each cue's 16 kHz waveform, without its leading and trailing silence
+(:func:`emotag.audiofeatures.trim_silence`: how much silence a cue carries is a matter of subtitle timing,
+not emotion), its first 30 s, goes through faster-whisper's log-mel front end and
 the first :data:`DEFAULT_LAYERS` layers of the CTranslate2 encoder *at its own length* (no padding to 30 s:
 CTranslate2 accepts shorter inputs, and training saw the same; cues of equal length are batched), the
 384-wide states are pooled (mean, standard deviation, max, 10th percentile: 1,536 values), standardised
@@ -59,6 +62,10 @@ HIDDEN = 64
 #: heads trained before this setting existed read all four (``encoder_layers`` in the JSON config).
 DEFAULT_LAYERS = 2
 ALL_LAYERS = 4
+#: Whether new heads read cues without their leading/trailing silence
+#: (:func:`emotag.audiofeatures.trim_silence`); heads trained before this setting existed read whole cues
+#: (``trim_silence`` in the JSON config).
+TRIM_SILENCE = True
 
 
 def pool(states: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -71,25 +78,31 @@ def pool(states: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
 class WhisperEncoder:
     """The packaged tiny.en encoder cut to its first ``layers`` layers (verified), applied to cues.
 
-    Cues whose log-mel frames are of the same count are encoded together (up to ``batch`` at a time:
-    about 30 % less time per 5 s cue than one by one); no cue is padded, so a cue's states do not
-    depend on what it was batched with.
+    With ``trim`` each cue loses its leading and trailing silence first
+    (:func:`emotag.audiofeatures.trim_silence`). Cues whose log-mel frames are of the same count are
+    encoded together (up to ``batch`` at a time: about 30 % less time per 5 s cue than one by one); no cue
+    is padded, so a cue's states do not depend on what it was batched with.
     """
 
-    def __init__(self, threads: int = 2, layers: int = DEFAULT_LAYERS, batch: int = 16) -> None:
+    def __init__(
+        self, threads: int = 2, layers: int = DEFAULT_LAYERS, batch: int = 16, trim: bool = TRIM_SILENCE
+    ) -> None:
         from emotag.asr import load_packaged_whisper
 
         self.layers = layers
+        self.trim = trim
         self.batch = max(1, batch)
         self._model = load_packaged_whisper(threads, encoder_layers=layers)
 
     def pooled(self, waveforms: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
         """``(N, 1536)`` pooled encoder states, one row per waveform (see the module docstring)."""
         out = np.zeros((len(waveforms), POOLED_DIM), np.float32)
+        from emotag.audiofeatures import trim_silence
+
         by_len: dict[int, list[tuple[int, npt.NDArray[np.float32]]]] = {}
         for i, w in enumerate(waveforms):
-            x = np.asarray(w, dtype=np.float32).reshape(-1)[: int(MAX_SECONDS * SAMPLE_RATE)]
-            x = np.nan_to_num(x)
+            x = np.nan_to_num(np.asarray(w, dtype=np.float32).reshape(-1))
+            x = (trim_silence(x) if self.trim else x)[: int(MAX_SECONDS * SAMPLE_RATE)]
             if x.size < MIN_SECONDS * SAMPLE_RATE:
                 x = np.pad(x, (0, int(MIN_SECONDS * SAMPLE_RATE) - x.size))
             feats = self._model.feature_extractor(x)
@@ -156,6 +169,7 @@ class WhisperAudioBranch:
         temperatures: dict[str, float],
         name: str = "emotag-audio-whisper-tiny",
         layers: int = DEFAULT_LAYERS,
+        trim: bool = TRIM_SILENCE,
     ) -> None:
         if set(heads) != {"global", "file"}:
             raise ModelError("whisper audio branch: needs a 'global' and a 'file' head")
@@ -168,6 +182,8 @@ class WhisperAudioBranch:
         self._name = name
         #: Encoder layers whose states the heads were trained on.
         self.layers = layers
+        #: Whether the heads were trained on cues without leading/trailing silence.
+        self.trim = trim
 
     @property
     def name(self) -> str:
@@ -180,7 +196,7 @@ class WhisperAudioBranch:
     @property
     def encoder(self) -> WhisperEncoder:
         if self._encoder is None:
-            self._encoder = WhisperEncoder(layers=self.layers)
+            self._encoder = WhisperEncoder(layers=self.layers, trim=self.trim)
         return self._encoder
 
     # ------------------------------------------------------------------------------------------ files
@@ -205,11 +221,11 @@ class WhisperAudioBranch:
             heads, std = cls.heads_from_state(load_file(str(w_path)))
             temps = {k: float(v) for k, v in meta["temperatures"].items()}
             layers = int(meta.get("encoder_layers", ALL_LAYERS))
+            trim = bool(meta.get("trim_silence", False))
         except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
             raise ModelError(f"{w_path}: unreadable Whisper audio head ({exc}); retrain it") from exc
-        return cls(
-            None, heads, std, temps, name=str(meta.get("name", "emotag-audio-whisper-tiny")), layers=layers
-        )
+        name = str(meta.get("name", "emotag-audio-whisper-tiny"))
+        return cls(None, heads, std, temps, name=name, layers=layers, trim=trim)
 
     def state(self, prefix: str = "") -> dict[str, torch.Tensor]:
         """The heads' weights and the standardiser as named tensors (``prefix`` before every name)."""
@@ -258,6 +274,7 @@ class WhisperAudioBranch:
             "labels": list(LABELS),
             "temperatures": self.temperatures,
             "encoder_layers": self.layers,
+            "trim_silence": self.trim,
             **(extra or {}),
         }
         write_json_atomic(model_dir / CONFIG_NAME, meta)

@@ -67,14 +67,34 @@ def test_same_length_cues_are_batched_without_changing_their_states(voices: list
     assert np.allclose(together, alone, atol=0.05 * np.abs(alone).max())
 
 
-def test_encoder_depth_is_part_of_the_saved_head(branch: WhisperAudioBranch, tmp_path: Path) -> None:
+def test_encoder_depth_and_trimming_are_part_of_the_saved_head(
+    branch: WhisperAudioBranch, tmp_path: Path
+) -> None:
     assert branch.layers == 2 and branch.encoder.layers == 2
+    assert branch.trim and branch.encoder.trim
     branch.save(tmp_path)
     meta = json.loads((tmp_path / "whisper_audio.json").read_text())
-    assert meta["encoder_layers"] == 2
-    del meta["encoder_layers"]  # heads written before the setting existed read all four layers
+    assert meta["encoder_layers"] == 2 and meta["trim_silence"] is True
+    # heads written before the settings existed read all four layers of whole cues
+    del meta["encoder_layers"], meta["trim_silence"]
     (tmp_path / "whisper_audio.json").write_text(json.dumps(meta))
-    assert WhisperAudioBranch.from_dir(tmp_path).layers == 4
+    old = WhisperAudioBranch.from_dir(tmp_path)
+    assert old.layers == 4 and not old.trim and not old.encoder.trim
+
+
+def test_trimmed_states_do_not_depend_on_the_silence_around_a_cue(voices: list[np.ndarray]) -> None:
+    rng = np.random.default_rng(0)
+    hiss = (rng.standard_normal(SR) * 1e-4).astype(np.float32)
+    plain = [voices[0], voices[1]]
+    padded = [np.concatenate([hiss, w, hiss, hiss]) for w in plain]
+    for trim, most in ((True, 0.2), (False, None)):
+        enc = WhisperEncoder(trim=trim)
+        a, b = enc.pooled(plain), enc.pooled(padded)
+        gap = np.linalg.norm(a - b, axis=1) / np.linalg.norm(a, axis=1)
+        if most is not None:
+            assert (gap < most).all(), gap
+            trimmed_gap = gap
+    assert (gap > 2 * trimmed_gap).all(), (gap, trimmed_gap)  # whole cues: the silence changes the states
 
 
 def test_infer_shapes_evidence_and_file_statistics(
