@@ -3,14 +3,17 @@
 Builds ``--n`` synthetic 5 s cues from real speech (RAVDESS clips, padded with their own room noise level to
 5 s, or espeak-ng sentences when the data folder is missing) with real dialogue text (MELD dev lines, with the
 three previous lines as context), then times ``load_model().predict`` over them in batches, as the pipeline
-calls it. Prints one line per measurement and a JSON summary (``--json``).
+calls it. ``--fill speech`` fills each cue with speech instead (clips without their silence, back to back):
+the default audio branch drops a cue's leading and trailing silence before its encoder, so padded cues cost
+it less than cues that are speech from end to end. Prints one line per measurement and a JSON summary
+(``--json``).
 
 Measured: model load time, cues/s over all batches after one warm-up batch, and the split between the text
 branch, the audio branch and fusion (``--profile``), plus peak RSS from ``resource.getrusage`` (the whole
 process: Python, torch, both branches, the cues themselves). Target: >= 100 cues/s on 2 CPU cores.
 
-Usage: ``python bench/throughput.py [--n 512] [--batch 64] [--model DIR] [--audio-model whisper]
-[--modality both] [--profile]``
+Usage: ``python bench/throughput.py [--n 512] [--batch 64] [--fill pad|speech] [--model DIR]
+[--audio-model whisper] [--modality both] [--profile]``
 """
 
 from __future__ import annotations
@@ -54,8 +57,20 @@ def _pad(w: np.ndarray, seconds: float, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def build_cues(n: int, seconds: float, data: Path, seed: int = 0) -> list:  # type: ignore[type-arg]
-    """``n`` Segments: 5 s of real speech each, MELD text with context (espeak + fixed lines as fallback)."""
+def _fill(waves: list[np.ndarray], first: int, seconds: float) -> np.ndarray:
+    """``seconds`` of speech: the clips from ``first`` on, each without its silence, back to back."""
+    from emotag.audiofeatures import trim_silence
+
+    n, parts, i = int(seconds * SR), [], first
+    while sum(p.shape[0] for p in parts) < n:
+        parts.append(trim_silence(waves[i % len(waves)]))
+        i += 1
+    return np.concatenate(parts)[:n].astype(np.float32)
+
+
+def build_cues(n: int, seconds: float, data: Path, seed: int = 0, fill: str = "pad") -> list:  # type: ignore[type-arg]
+    """``n`` Segments of ``seconds`` each (real speech padded with room noise, or with ``fill="speech"``
+    speech throughout), MELD text with context (espeak + fixed lines as fallback)."""
     from emotag.models.base import Segment
 
     rng = np.random.default_rng(seed)
@@ -84,10 +99,11 @@ def build_cues(n: int, seconds: float, data: Path, seed: int = 0) -> list:  # ty
         waves = [load_clip(clips[int(i)]) for i in pick]
     else:
         waves = [_espeak(t) for t, _ in lines[:16]]
-    return [
-        Segment(lines[i % len(lines)][0], _pad(waves[i % len(waves)], seconds, rng), lines[i % len(lines)][1])
+    audio = [
+        _fill(waves, i, seconds) if fill == "speech" else _pad(waves[i % len(waves)], seconds, rng)
         for i in range(n)
     ]
+    return [Segment(lines[i % len(lines)][0], audio[i], lines[i % len(lines)][1]) for i in range(n)]
 
 
 def peak_rss_mb() -> float:
@@ -99,6 +115,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=512, help="number of cues")
     ap.add_argument("--batch", type=int, default=64, help="cues per predict() call")
     ap.add_argument("--seconds", type=float, default=5.0, help="cue length")
+    ap.add_argument(
+        "--fill", choices=["pad", "speech"], default="pad", help="pad clips with room noise, or speech only"
+    )
     ap.add_argument("--model", default=None, help="model dir or name (default: packaged)")
     ap.add_argument("--modality", default="both", choices=["both", "text", "audio"])
     ap.add_argument("--fusion", default=None, choices=["early", "late", "hybrid"])
@@ -112,7 +131,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    cues = build_cues(args.n, args.seconds, args.data)
+    cues = build_cues(args.n, args.seconds, args.data, fill=args.fill)
     rss_cues = peak_rss_mb()
     from emotag.models import load_model
 
@@ -131,6 +150,7 @@ def main() -> None:
     res = {
         "cues": len(cues),
         "seconds_per_cue_audio": args.seconds,
+        "fill": args.fill,
         "batch": args.batch,
         "threads": args.threads,
         "modality": args.modality,
@@ -147,7 +167,8 @@ def main() -> None:
         "rss_after_building_cues_mb": round(rss_cues, 1),
     }
     print(
-        f"{res['cues_per_s']} cues/s ({len(cues)} cues of {args.seconds:g} s, batch {args.batch}, "
+        f"{res['cues_per_s']} cues/s ({len(cues)} {args.fill} cues of {args.seconds:g} s, "
+        f"batch {args.batch}, "
         f"{args.threads} threads, {args.modality}); load {load_s:.1f} s; peak RSS {res['peak_rss_mb']} MB; "
         f"{res['cpu_ms_per_cue']} CPU-ms/cue ({res['cues_per_cpu_s']} cues per CPU-second); "
         f"load average {res['load_avg_1min']}"
