@@ -5,8 +5,9 @@ Usage: ``python samples/make_sample.py [OUT_DIR]`` (default ``samples/generated`
 ``interview.srt`` whose cue times are the measured positions of each spoken line.
 
 The speech is produced by espeak-ng with per-line prosody (pitch, rate, loudness) chosen to suit each
-line's emotion, so both of emotag's modalities have something to hear and read, and line 7 is a cheerful
-voice on a sour line ("Oh, great. Another meeting.") to show the voice/words mismatch marker.
+line's emotion, so both of emotag's modalities have something to hear and read, and line 7 says glad words
+("Oh, great. Another meeting.") in a low, hard voice to show the voice/words mismatch marker (the words
+alone read as joy; sarcasm lives in the voice).
 Everything is generated on the user's machine from the text below, so the sample carries no third-party
 material: it is released under CC0 1.0 like this script's text.
 """
@@ -38,7 +39,7 @@ LINES: list[tuple[str, list[str]]] = [
         ["-p", "40", "-s", "200", "-a", "200"],
     ),
     ("Wait, what? You're telling me they want us back?", ["-p", "85", "-s", "175", "-a", "150"]),
-    ("Oh, great. Another meeting. Just what I needed.", ["-p", "80", "-s", "185", "-a", "170"]),
+    ("Oh, great. Another meeting. Just what I needed.", ["-p", "20", "-s", "150", "-a", "190"]),
     ("Honestly, the thought of going back there terrifies me.", ["-p", "70", "-s", "210", "-a", "90"]),
     ("The report is due on Friday at noon.", ["-p", "45", "-s", "160"]),
 ]

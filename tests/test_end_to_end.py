@@ -49,8 +49,8 @@ def test_real_model_tags_the_sample(sample: Path) -> None:
         by_text["I miss them so much. Nothing has felt right since."]["text_evidence"]["label"] == "sadness"
     )
     # fused: the joyful line is joy and positive, the sad one sad and negative; the flat statement's words
-    # carry no evidence, so its label is the voice's, and neutral words never clash with a voice; the sour
-    # words in another tone are flagged
+    # carry no evidence, so its label is the voice's, and neutral words never clash with a voice; the glad
+    # words in a sour voice are flagged
     award = by_text["We won the award! I can't believe it, this is the best day ever!"]
     assert award["label"] == "joy" and award["valence"] > 0.2 and not award["mismatched"]
     sad = by_text["I miss them so much. Nothing has felt right since."]
