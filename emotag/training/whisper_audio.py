@@ -44,8 +44,8 @@ Progress = Callable[[str], None]
 #: Augmented copies per clip (besides the clip itself). On the 6 folds, 0 / 1 / 2 / 3 copies measured UA
 #: 0.751 / 0.750 / 0.746 / 0.744 on clean clips alone and 0.462 / 0.537 / 0.555 / 0.564 on the degraded copies
 #: (effects training never uses; per speaker 0.576 / 0.615 / 0.630 / 0.641), 2026-11-26: a voice from
-#: another corpus is more like the degraded copies than like RAVDESS's studio takes. 3 copies make the
-#: whisper-audio step of ``emotag train`` about 8.5 minutes (1 copy: about 2.5).
+#: another corpus is more like the degraded copies than like RAVDESS's studio takes (measured on whole
+#: clips, before trimming). With 3 copies the whisper-audio step of ``emotag train`` takes 5-8 minutes.
 N_AUG = 3
 
 
