@@ -57,6 +57,15 @@ class TrainReport:
             lines.append(f"  {b} alone val accuracy {s.get('accuracy', float('nan')):.3f}")
         if self.fusion.get("chosen"):
             lines.append(f"  default fusion: {self.fusion['chosen']}")
+        sizes = self.fusion.get("sizes", {})
+        actors = int(sizes.get("fit_speakers", 0)) + int(sizes.get("val_speakers", 0))
+        if self.fusion.get("audio_heldout") == "folds":
+            lines.append(f"  fusion heard {actors} actors, each through audio heads that never trained on it")
+        elif self.fusion.get("audio_heldout"):
+            lines.append(
+                f"  fusion heard only the {actors} actors the audio branch held out (no fold heads in "
+                f"{self.out_dir}: --steps whisper-audio,fusion gives it all 24)"
+            )
         mm = self.fusion.get("mismatch", {})
         if mm:
             lines.append(

@@ -688,6 +688,10 @@ class FusionReport:
     va_alpha: tuple[float, float, float, float] = (0.7, 0.3, 0.1, 0.1)
     sizes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    #: where the voice outputs fusion learnt from came from: ``"folds"`` (each actor scored by the
+    #: cross-validation heads that never heard it) or ``"validation speakers"`` (only the actors the audio
+    #: branch held out, when its directory has no fold heads)
+    audio_heldout: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -704,6 +708,7 @@ class FusionReport:
             },
             "sizes": self.sizes,
             "seconds": round(self.seconds, 1),
+            "audio_heldout": self.audio_heldout,
         }
 
 
@@ -1166,6 +1171,7 @@ def train_fusion(
         "val_clips": sum(a.label >= 0 for a in audio_val),
     }
     report.seconds = time.monotonic() - t0
+    report.audio_heldout = "folds" if runner is not None else "validation speakers"
     info = dict(model.info)
     info["validation"] = report.to_dict()
     info["splits"] = {"fit_speakers": sorted(fit_spk), "val_speakers": sorted(val_spk), "seed": seed}

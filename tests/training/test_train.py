@@ -75,6 +75,14 @@ def test_quick_train_writes_a_loadable_model(trained):
     assert cfg["fusion"]["audio_branch"] == "whisper" and (out / "whisper_audio.safetensors").is_file()
     assert set(report.fusion["methods"]) == {"early", "late", "hybrid"}
     assert report.fusion["chosen"] == cfg["fusion"]["method"]
+    # quick runs keep no cross-validation fold heads, so fusion hears only the actors the heads held out,
+    # and the summary says so (with the way to hear them all)
+    assert report.fusion["audio_heldout"] == "validation speakers"
+    assert not (out / "whisper_audio_folds.safetensors").exists()
+    assert (
+        "fusion heard only the 4 actors" in report.summary()
+        and "--steps whisper-audio,fusion" in report.summary()
+    )
     assert any(s.startswith("text") for s in stages) and any(s.startswith("fusion") for s in stages)
     card = json.loads((out / "model_card.json").read_text())
     assert "CC BY-NC-SA 4.0" in card["licences"]["RAVDESS"] and card["figures"]["fusion"]["chosen"]
@@ -111,3 +119,16 @@ def test_quick_model_predicts(trained):
     assert cnn.name.endswith("+cnn") and cnn.method == "late"
     with pytest.raises(ModelError, match="use late"):
         load_model(out, audio_model="cnn", fusion="hybrid")
+
+
+def test_summary_says_which_actors_fusion_heard(tmp_path):
+    from emotag.training import TrainReport
+
+    sizes = {"fit_speakers": 12, "val_speakers": 12}
+    folds = TrainReport(tmp_path, fusion={"audio_heldout": "folds", "sizes": sizes}).summary()
+    assert "fusion heard 24 actors, each through audio heads that never trained on it" in folds
+    held = TrainReport(
+        tmp_path, fusion={"audio_heldout": "validation speakers", "sizes": {"fit_speakers": 2}}
+    )
+    assert "fusion heard only the 2 actors" in held.summary()
+    assert "fusion heard" not in TrainReport(tmp_path).summary()  # no fusion step, no line
