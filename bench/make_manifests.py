@@ -60,6 +60,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "runs" / "manifests")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
+    from emotag.models.audio import audio_spec_in, branch_config_name
     from emotag.training.audiodata import read_ravdess
     from emotag.training.fusion import _stable_hash, _text_holdout
     from emotag.training.textdata import read_meld
@@ -75,8 +76,8 @@ def main() -> None:
         val_spk = {c.speaker for c in clips}
     # Fusion trains on held-out fold outputs of every actor, but the shipped audio branch trained on most
     # actors: keep only those it never trained on.
-    branch = cfg.get("fusion", {}).get("audio_branch", "cnn")
-    branch_cfg = args.model / ("whisper_audio.json" if branch == "whisper" else "audio.json")
+    branch = audio_spec_in(cfg)
+    branch_cfg = args.model / branch_config_name(branch)
     trained = set(
         json.loads(branch_cfg.read_text(encoding="utf-8")).get("report", {}).get("train_speakers") or []
     )

@@ -123,6 +123,8 @@ def build_card(
     extra_limits: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Gather the card's facts (the JSON form) from the directory's config and the training reports."""
+    from emotag.models.audio import CNN_SPEC, WHISPER_SPEC, audio_spec_in
+
     cfg = read_config(model_dir)
     if not text_report and isinstance(cfg.get("text"), dict):
         text_report = cfg["text"].get("report") or {}
@@ -139,8 +141,8 @@ def build_card(
     }
     fusion_cfg = cfg.get("fusion", {}) if isinstance(cfg.get("fusion"), dict) else {}
     text_cfg = cfg.get("text", {}) if isinstance(cfg.get("text"), dict) else {}
-    audio_branch = "whisper" if fusion_cfg.get("audio_branch") == "whisper" else "cnn"
-    other = "cnn" if audio_branch == "whisper" else "whisper"
+    audio_branch = audio_spec_in(cfg)
+    other = CNN_SPEC if audio_branch == WHISPER_SPEC else WHISPER_SPEC
     context = (
         "previous cues as context" if text_cfg.get("use_context") else "each cue on its own (no context)"
     )

@@ -125,10 +125,10 @@ def load_model_dir(
 
     if modality not in MODALITIES:
         raise ModelError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
-    from emotag.models.audio import CNN_SPEC, WHISPER_SPEC, default_audio_spec
+    from emotag.models.audio import CNN_SPEC, WHISPER_SPEC, audio_spec_in
 
     cfg = read_config(model_dir)
-    default_spec = default_audio_spec(model_dir)
+    default_spec = audio_spec_in(cfg)
     if audio_model == default_spec:
         audio_model = None  # the branch fusion was trained on: every fusion method applies
     text_branch = audio_branch = None

@@ -654,16 +654,30 @@ def load_hf_audio_branch(spec: str) -> HFAudioBranch:
     return HFAudioBranch(model, fe, name=f"hf:{spec}")
 
 
+def audio_spec_in(config: Mapping[str, Any]) -> str:
+    """The built-in audio branch a model directory's fusion was trained on, from its parsed
+    ``config.json``: ``fusion.audio_branch`` (``"whisper"`` or ``"cnn"``); directories from before that
+    choice existed (no such key) used the CNN."""
+    fusion = config.get("fusion")
+    spec = fusion.get("audio_branch", CNN_SPEC) if isinstance(fusion, Mapping) else CNN_SPEC
+    return spec if spec in (CNN_SPEC, WHISPER_SPEC) else CNN_SPEC
+
+
+def branch_config_name(spec: str) -> str:
+    """The config file (beside ``config.json``) of a built-in audio branch: ``whisper_audio.json`` for
+    :data:`WHISPER_SPEC`, else the CNN's ``audio.json``."""
+    from emotag.models import whisper_audio
+
+    return whisper_audio.CONFIG_NAME if spec == WHISPER_SPEC else CONFIG_NAME
+
+
 def default_audio_spec(model_dir: Path) -> str:
-    """The built-in audio branch the directory's fusion was trained on: ``config.json`` →
-    ``fusion.audio_branch`` (``"whisper"`` or ``"cnn"``); directories from before that choice existed
-    (no such key) used the CNN."""
+    """:func:`audio_spec_in` of ``model_dir``'s ``config.json`` (the CNN when it is unreadable)."""
     try:
         cfg = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-        spec = cfg.get("fusion", {}).get("audio_branch", CNN_SPEC)
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError):
         return CNN_SPEC
-    return spec if spec in (CNN_SPEC, WHISPER_SPEC) else CNN_SPEC
+    return audio_spec_in(cfg) if isinstance(cfg, Mapping) else CNN_SPEC
 
 
 def load_audio_branch(spec: str | None, model_dir: Path) -> AudioBranch | HFAudioBranch:

@@ -1074,7 +1074,7 @@ def train_fusion(
     Returns:
         The validation report (also stored in the weights' metadata and the ``fusion`` config section).
     """
-    from emotag.models.audio import load_audio_branch
+    from emotag.models.audio import branch_config_name, load_audio_branch
     from emotag.models.text import load_text_branch
     from emotag.training.audiodata import load_clip, read_ravdess
 
@@ -1089,7 +1089,7 @@ def train_fusion(
     if runner is not None:
         run_audio_items, held = runner
     else:
-        held = audio_holdout_speakers(model_dir, clips, seed, _branch_config(audio_spec))
+        held = audio_holdout_speakers(model_dir, clips, seed, branch_config_name(audio_spec))
 
         def run_audio_items(items: Sequence[AudioItem]) -> BranchOutput:
             return run_audio(audio_branch, items, progress=progress)
@@ -1179,13 +1179,6 @@ def train_fusion(
     model.save(model_dir / "fusion.safetensors")
     write_fusion_section(model_dir, report, fit_spk, val_spk, seed, paired, audio_spec)
     return report
-
-
-def _branch_config(audio_spec: str) -> str:
-    """The config file (beside ``config.json``) of a built-in audio branch."""
-    from emotag.models import audio, whisper_audio
-
-    return whisper_audio.CONFIG_NAME if audio_spec == audio.WHISPER_SPEC else audio.CONFIG_NAME
 
 
 def fusion_audio_spec(model_dir: Path) -> str:
