@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from emotag.audiofeatures import trim_silence
 from emotag.errors import ModelError
 from emotag.models.audio import ProsodyStats, VoiceAnalysis, _va_from_probs, speech_stats
 from emotag.models.branches import BranchOutput
@@ -97,8 +98,6 @@ class WhisperEncoder:
     def pooled(self, waveforms: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
         """``(N, 1536)`` pooled encoder states, one row per waveform (see the module docstring)."""
         out = np.zeros((len(waveforms), POOLED_DIM), np.float32)
-        from emotag.audiofeatures import trim_silence
-
         by_len: dict[int, list[tuple[int, npt.NDArray[np.float32]]]] = {}
         for i, w in enumerate(waveforms):
             x = np.nan_to_num(np.asarray(w, dtype=np.float32).reshape(-1))
