@@ -9,7 +9,9 @@ round trip). Prints one line per fold and a summary; ``--json FILE`` keeps the w
 
 ``--branch whisper`` (the default branch's recipe) runs
 :func:`emotag.training.whisper_audio.cross_validate` on the same 6 folds (train on 4, stop and calibrate on
-the next, score the held-out one, each clip alone and per speaker), on the same degraded copies.
+the next, score the held-out one: each clip alone, per speaker, and the 4 held-out actors as one group of
+unknown speakers, ``corpus``, as ``emotag eval`` reads a manifest of one-clip files), on the same degraded
+copies.
 
 Usage: ``python bench/audio_cv.py [--branch cnn|whisper] [--data ../shared/data] [--members N]
 [--folds 0,1] [--json FILE]`` (CNN: about 15 minutes on the 2-core CPU with 2 members; Whisper: about
@@ -94,8 +96,9 @@ def whisper_cv(args: argparse.Namespace, t0: float) -> None:
         say(f"{time.monotonic() - t0:.0f} s: degrading and encoding the copies")
         degraded = encode_degraded(clips, args.seed)
     rep = cross_validate(feats, clips, folds, args.seed, degraded=degraded)
-    keys = ("ua_alone", "ua_per_speaker", "degraded_ua_alone", "degraded_ua_per_speaker")
-    keys += ("ece_alone", "ece_per_speaker")
+    keys = ("ua_alone", "ua_per_speaker", "ua_corpus")
+    keys += ("degraded_ua_alone", "degraded_ua_per_speaker", "degraded_ua_corpus")
+    keys += ("ece_alone", "ece_per_speaker", "ece_corpus")
     title = (
         f"whisper audio recipe ({DEFAULT_LAYERS} encoder layers), speaker-independent folds of RAVDESS actors"
     )

@@ -7,9 +7,11 @@ pitch and tempo), each without its leading and trailing silence
 are trained with AdamW, label smoothing and dropout: ``global`` on states standardised with training
 statistics, ``file`` on states standardised per speaker (the statistics of that speaker's clips, as
 ``emotag tag`` uses those of a media file). Early stopping and each head's temperature use the validation
-speakers (the last speaker fold); the cross-validation repeats the whole recipe on the 6 speaker folds
-(train on 4, stop on the next, test on the held-out one), so its figures are directly comparable with
-:func:`emotag.training.audio.evaluate_audio_folds`.
+speakers (the last speaker fold), and so does a third temperature, ``centred``: the global head reading
+states re-centred per speaker, which votes with the per-speaker head whenever a file's statistics are known
+(:meth:`emotag.models.whisper_audio.WhisperAudioBranch.head_outputs`). The cross-validation repeats
+the whole recipe on the 6 speaker folds (train on 4, stop on the next, test on the held-out one), so its
+figures are directly comparable with :func:`emotag.training.audio.evaluate_audio_folds`.
 
 Trimming (session 4, same 6 folds, 3 augmented copies): UA 0.744 ± 0.081 → 0.748 ± 0.067 with each clip
 alone, 0.825 ± 0.060 → 0.822 ± 0.051 per speaker, degraded copies 0.564 → 0.584 / 0.641 → 0.634; on the 3
@@ -29,8 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from emotag.models.audio import ProsodyStats
+from emotag.models.whisper_audio import CENTRED
 from emotag.timeline import LABELS
-from emotag.training.audio import ece, fit_temperature, softmax, unweighted_accuracy
+from emotag.training.audio import ece, fit_temperature, unweighted_accuracy
 from emotag.training.audiodata import Clip, load_clip, read_manifest, read_ravdess, speaker_folds
 
 if TYPE_CHECKING:
@@ -106,6 +110,9 @@ def _inputs(
         x = feats[list(rows), v]
         if kind == "global":
             parts.append(std.global_z(x))
+        elif kind == CENTRED:  # the global head on states re-centred per speaker (see head_outputs)
+            means = np.stack([stats[speakers[r]][0] for r in rows])
+            parts.append(std.global_z(x - means + std.mean))
         else:
             parts.append(
                 np.stack([std.file_z(x[j], *stats[speakers[r]]) for j, r in enumerate(rows)]).astype(
@@ -187,7 +194,27 @@ def _fit(
         heads[kind] = head
         temps[kind] = fit_temperature(_logits(head, xv), y[list(val)])
         val_ua[kind] = ua
+    xc = _inputs(feats, val, spk, CENTRED, std, stats, variants=False)
+    temps[CENTRED] = fit_temperature(_logits(heads["global"], xc), y[list(val)])
     return heads, temps, std, val_ua
+
+
+def _branch_probs(
+    branch: WhisperAudioBranch, pooled: npt.NDArray[np.float32], speakers: Sequence[str], group: str
+) -> npt.NDArray[np.float32]:
+    """The branch's calibrated probabilities for clean pooled states ``(N, 1536)``: each clip alone
+    (``none``), each speaker's clips with that speaker's statistics (``speaker``, as ``emotag tag`` reads a
+    media file), or all of them with the statistics of the whole set (``corpus``: unknown, mixed speakers,
+    as ``emotag eval`` reads a manifest of one-clip files)."""
+    if group == "none":
+        return branch.head_outputs(pooled)[0]
+    keys = np.asarray(speakers) if group == "speaker" else np.zeros(len(speakers), dtype=str)
+    out = np.zeros((len(speakers), len(LABELS)), np.float32)
+    for k in sorted(set(keys)):
+        m = keys == k
+        stats = ProsodyStats(pooled[m].mean(0), pooled[m].std(0), int(m.sum()))
+        out[m] = branch.head_outputs(pooled[m], stats)[0]
+    return out
 
 
 def cross_validate(
@@ -199,12 +226,13 @@ def cross_validate(
     layers: int | None = None,
     degraded: npt.NDArray[np.float32] | None = None,
 ) -> dict[str, Any]:
-    """Per fold and summary: UA of the global head (clips alone) and of the file head (per speaker).
+    """Per fold and summary: UA and ECE of the branch reading each test clip alone, per speaker, and with
+    the statistics of the whole test fold (``corpus``: 4 unknown, mixed speakers); see :func:`_branch_probs`.
 
     ``keep``: if given, each fold's branch (heads that never saw that fold's test speakers) is appended,
     for :func:`save_folds` (fusion trains on their held-out outputs). ``degraded``: ``(N, 1536)`` pooled
     states of each clip's degraded copy (:func:`encode_degraded`): each fold is also scored on its test
-    speakers' degraded copies (per speaker: statistics of that speaker's degraded clips).
+    speakers' degraded copies (statistics of the degraded clips).
     """
     from emotag.models.whisper_audio import DEFAULT_LAYERS, WhisperAudioBranch
 
@@ -212,29 +240,29 @@ def cross_validate(
     spk = [c.speaker for c in clips]
     y = np.array([c.label_index for c in clips], np.int64)
     rows: list[dict[str, Any]] = []
-    stats = _speaker_stats(feats, spk)
     d = degraded[:, None, :] if degraded is not None else None
-    d_stats = _speaker_stats(d, spk) if d is not None else None
     for f in range(len(folds)):
         test_s, val_s = set(folds[f]), set(folds[(f + 1) % len(folds)])
         te = [i for i, s in enumerate(spk) if s in test_s]
         va = [i for i, s in enumerate(spk) if s in val_s]
         tr = [i for i, s in enumerate(spk) if s not in test_s | val_s]
         heads, temps, std, _ = _fit(feats, clips, tr, va, seed + 100 * f)
+        branch = WhisperAudioBranch(None, heads, std, temps, layers=layers)
         if keep is not None:
-            keep.append(WhisperAudioBranch(None, heads, std, temps, layers=layers))
+            keep.append(branch)
         row: dict[str, Any] = {"fold": f, "test_speakers": sorted(test_s), "temperatures": temps}
-        for kind, key in (("global", "ua_alone"), ("file", "ua_per_speaker")):
-            lg = _logits(heads[kind], _inputs(feats, te, spk, kind, std, stats, variants=False))
-            row[key] = unweighted_accuracy(y[te], lg.argmax(1))
-            row[f"ece_{key[3:]}"] = ece(softmax(lg, temps[kind]), y[te])
-            if d is not None and d_stats is not None:
-                dl = _logits(heads[kind], _inputs(d, te, spk, kind, std, d_stats, variants=False))
-                row[f"degraded_{key}"] = unweighted_accuracy(y[te], dl.argmax(1))
+        for key, group in (("ua_alone", "none"), ("ua_per_speaker", "speaker"), ("ua_corpus", "corpus")):
+            p = _branch_probs(branch, feats[te, 0], [spk[i] for i in te], group)
+            row[key] = unweighted_accuracy(y[te], p.argmax(1))
+            row[f"ece_{key[3:]}"] = ece(p, y[te])
+            if d is not None:
+                dp = _branch_probs(branch, d[te, 0], [spk[i] for i in te], group)
+                row[f"degraded_{key}"] = unweighted_accuracy(y[te], dp.argmax(1))
         rows.append(row)
     summary = {}
-    keys = ["ua_alone", "ua_per_speaker", "ece_alone", "ece_per_speaker"]
-    keys += ["degraded_ua_alone", "degraded_ua_per_speaker"] if degraded is not None else []
+    keys = ["ua_alone", "ua_per_speaker", "ua_corpus", "ece_alone", "ece_per_speaker", "ece_corpus"]
+    if degraded is not None:
+        keys += ["degraded_ua_alone", "degraded_ua_per_speaker", "degraded_ua_corpus"]
     for key in keys:
         v = np.array([r[key] for r in rows])
         summary[key] = {

