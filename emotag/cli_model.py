@@ -185,11 +185,12 @@ def train_command(
 @click.option("--batch-size", type=click.IntRange(1, 4096), default=32, show_default=True)
 @click.option(
     "--group-by",
-    type=click.Choice(["auto", "speaker", "file", "none"]),
+    type=click.Choice(["auto", "speaker", "file", "manifest", "none"]),
     default="auto",
     show_default=True,
     help="Rows that share the per-speaker voice normalisation: the 'speaker' column where filled, else "
-    "the audio file (auto); 'none' scores every row alone.",
+    "the audio file, and clips that are neither in one group (auto); 'manifest' puts all rows in one "
+    "group; 'none' scores every row alone.",
 )
 @click.pass_context
 def eval_command(

@@ -113,7 +113,24 @@ def test_normalisation_groups_follow_speaker_then_file(tmp_path):
     assert normalisation_groups(rows, "auto") == [[0, 1], [2], [3, 4], [5]]
     assert normalisation_groups(rows, "speaker") == [[0, 1], [2], [3], [4], [5]]
     assert normalisation_groups(rows, "file") == [[0, 2], [1], [3, 4], [5]]
+    assert normalisation_groups(rows, "manifest") == [[0, 1, 2, 3, 4], [5]]
     assert normalisation_groups(rows, "none") == [[0], [1], [2], [3], [4], [5]]
+
+
+def test_clips_of_unknown_speakers_are_normalised_together(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "audio,start,end,label,speaker\n"
+        "a.wav,,,joy,\n"  # 0: a corpus of one-clip files, no speakers ...
+        "b.wav,,,anger,\n"  # 1
+        "long.wav,0,2,joy,\n"  # 2: two cues of one recording: their own group
+        "long.wav,2,4,sadness,\n"  # 3
+        "c.wav,,,fear,\n"  # 4: ... one group with rows 0 and 1
+        "d.wav,,,joy,bob\n"  # 5: a known speaker keeps his own group
+    )
+    rows, _, _ = read_manifest(path)
+    assert normalisation_groups(rows, "auto") == [[0, 1, 4], [2, 3], [5]]
+    assert normalisation_groups(rows, "file") == [[0], [1], [2, 3], [4], [5]]
     with pytest.raises(DataError, match="grouping"):
         normalisation_groups(rows, "actor")
 
