@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from emotag.audiofeatures import (
+    EVIDENCE_BATCH,
     N_MELS,
     N_PROSODY,
     PROSODY_NAMES,
@@ -77,6 +78,10 @@ def test_evidence_speech_vs_silence_tone_noise(voices: dict[str, np.ndarray]) ->
     ev = speech_evidence(waves)
     assert ev[0] > 0.8, ev
     assert (ev[1:] < 0.1).all(), ev
+    # many cues (a long media file): scored in length-sorted batches, in input order, as if one by one
+    many = [waves[k % len(waves)] for k in range(3 * EVIDENCE_BATCH + 5)]
+    assert np.allclose(speech_evidence(many), [ev[k % len(waves)] for k in range(len(many))], atol=1e-4)
+    assert speech_evidence([]).shape == (0,)
 
 
 def test_shapes_masks_and_padding_invariance(voices: dict[str, np.ndarray]) -> None:
