@@ -17,6 +17,10 @@ subtitle cues): a cue ends at sentence punctuation, before a pause longer than 0
 7 s or two lines of 42 characters; fragments shorter than 1 s are merged into a neighbour when that keeps the
 limits, and a cue still shorter than 1 s is held on screen up to 1 s (never past the next cue).
 
+Long media are transcribed in windows of at most :data:`WINDOW_S` (5 minutes), cut at a quiet moment
+(:func:`audio_windows`): both backends compute features for the whole array they are given, and
+faster-whisper's peak memory grew by about 60 MiB per minute of audio in one piece.
+
 Measured on this host (2 cores shared with other jobs, load average 7-10): packaged tiny.en, int8, 2 threads,
 beam 1, VAD on. 9.4 s of espeak-ng speech: 1.2 s (model load 0.45 s). A 10-minute espeak-ng file
 (``tests/mediagen.long_speech``): 76 s wall, 29 s CPU, 201 cues for 190 spoken sentences, 99 % of the
@@ -37,11 +41,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from emotag.errors import MissingDependencyError, ModelError, UnknownModelError
 from emotag.timeline import Cue
 
 if TYPE_CHECKING:
-    import numpy as np
     import numpy.typing as npt
 
 __all__ = [
@@ -49,6 +54,7 @@ __all__ = [
     "PACKAGED_MODEL_SHA256",
     "Transcript",
     "Word",
+    "audio_windows",
     "load_packaged_whisper",
     "packaged_model_dir",
     "segment_words",
@@ -316,6 +322,41 @@ def _short(exc: BaseException) -> str:
     return text[:160] + ("..." if len(text) > 160 else "")
 
 
+#: Longest stretch of audio handed to a backend at once (see :func:`audio_windows`).
+WINDOW_S = 300.0
+#: How far before a window's nominal end the cut may move to find a quiet moment.
+CUT_SEARCH_S = 10.0
+_CUT_FRAME = 320  # 20 ms at 16 kHz
+
+
+def audio_windows(
+    audio: npt.NDArray[np.float32], window_s: float | None = None, search_s: float | None = None
+) -> list[tuple[int, int]]:
+    """``(start, end)`` sample ranges covering ``audio`` back to back, none longer than ``window_s``
+    (default :data:`WINDOW_S`; ``search_s`` default :data:`CUT_SEARCH_S`).
+
+    Why: both backends compute features for the whole array they are given (faster-whisper's peak memory
+    grew by about 60 MiB per minute of audio: 2 GB for 30 minutes, so a feature film would need 7 GB);
+    in windows it stays that of one window. Each cut sits in the middle of the quietest 20 ms frame of the
+    last ``search_s`` seconds before the nominal end, so a cut falls between words, not inside one.
+    """
+    window_s = WINDOW_S if window_s is None else window_s
+    search_s = min(window_s / 2, CUT_SEARCH_S if search_s is None else search_s)
+    n, width, search = len(audio), int(window_s * _SAMPLE_RATE), int(search_s * _SAMPLE_RATE)
+    out: list[tuple[int, int]] = []
+    start = 0
+    while n - start > width:
+        lo = start + width - search
+        span = np.asarray(audio[lo : start + width], dtype=np.float32)
+        k = span.size // _CUT_FRAME
+        energy = np.square(span[: k * _CUT_FRAME].reshape(k, _CUT_FRAME)).mean(1)
+        cut = lo + int(np.argmin(energy)) * _CUT_FRAME + _CUT_FRAME // 2
+        out.append((start, cut))
+        start = cut
+    out.append((start, n))
+    return out
+
+
 def _transcribe_faster_whisper(
     audio: npt.NDArray[np.float32],
     model: str | None,
@@ -327,27 +368,35 @@ def _transcribe_faster_whisper(
     duration = max(len(audio) / _SAMPLE_RATE, 1e-9)
     words: list[Word] = []
     try:
-        segments, info = fw.transcribe(
-            audio,
-            language=language,
-            word_timestamps=True,
-            vad_filter=True,
-            beam_size=1,
-            condition_on_previous_text=False,
-        )
-        for seg in segments:
-            if seg.words:
-                words.extend(Word(float(w.start), float(w.end), str(w.word)) for w in seg.words)
-            elif str(seg.text).strip():
-                words.append(Word(float(seg.start), float(seg.end), " " + str(seg.text).strip()))
-            if progress:
-                progress(min(1.0, float(seg.end) / duration))
+        for a, b in audio_windows(audio):
+            offset = a / _SAMPLE_RATE
+            segments, info = fw.transcribe(
+                audio[a:b],
+                language=language,
+                word_timestamps=True,
+                vad_filter=True,
+                beam_size=1,
+                condition_on_previous_text=False,
+            )
+            for seg in segments:
+                if seg.words:
+                    words.extend(
+                        Word(offset + float(w.start), offset + float(w.end), str(w.word)) for w in seg.words
+                    )
+                elif str(seg.text).strip():
+                    words.append(
+                        Word(offset + float(seg.start), offset + float(seg.end), " " + str(seg.text).strip())
+                    )
+                if progress:
+                    progress(min(1.0, (offset + float(seg.end)) / duration))
+            # Whisper detects the language on the first 30 s of a file; later windows keep that answer.
+            language = language or getattr(info, "language", None)
     except Exception as exc:  # CTranslate2/onnxruntime raise plain RuntimeErrors
         raise ModelError(f"faster-whisper failed while transcribing ({_short(exc)})") from None
     if progress:
         progress(1.0)
     cues = segment_words(words, duration_s=duration)
-    return Transcript(tuple(cues), "faster-whisper", label, language or getattr(info, "language", None))
+    return Transcript(tuple(cues), "faster-whisper", label, language)
 
 
 def _load_whisper(model: str | None) -> tuple[Any, str]:
@@ -406,30 +455,46 @@ def _transcribe_whisper(
         "verbose": None,
         "condition_on_previous_text": False,
     }
+    words: list[Word] = []
     try:
-        try:
-            result = net.transcribe(audio, **options)
-        except Exception:
-            # whisper's timestamp rules can mask every token of a badly calibrated model (seen with
-            # untrained and over-fine-tuned checkpoints); sampling at temperature > 0 then fails inside
-            # torch.distributions (ValueError) or the sampled tokens trip an assertion. Greedy decoding
-            # (argmax) is immune, so retry with it alone; a second failure is reported.
-            result = net.transcribe(audio, temperature=0.0, **options)
+        for a, b in audio_windows(audio):
+            offset = a / _SAMPLE_RATE
+            try:
+                result = net.transcribe(audio[a:b], **options)
+            except Exception:
+                # whisper's timestamp rules can mask every token of a badly calibrated model (seen with
+                # untrained and over-fine-tuned checkpoints); sampling at temperature > 0 then fails inside
+                # torch.distributions (ValueError) or the sampled tokens trip an assertion. Greedy decoding
+                # (argmax) is immune, so retry with it alone; a second failure is reported.
+                result = net.transcribe(audio[a:b], temperature=0.0, **options)
+            for seg in result.get("segments", []):
+                seg_words = seg.get("words") or []
+                if seg_words:
+                    words.extend(
+                        Word(offset + float(w["start"]), offset + float(w["end"]), str(w["word"]))
+                        for w in seg_words
+                    )
+                elif str(seg.get("text", "")).strip():
+                    words.append(
+                        Word(
+                            offset + float(seg["start"]),
+                            offset + float(seg["end"]),
+                            " " + str(seg["text"]).strip(),
+                        )
+                    )
+            options["language"] = options["language"] or result.get(
+                "language"
+            )  # detected once, as whole-file
+            if progress:
+                progress(min(1.0, b / _SAMPLE_RATE / duration))
     except Exception as exc:
         raise ModelError(f"openai-whisper failed while transcribing ({_short(exc)})") from None
     finally:
         torch.set_num_threads(previous)
-    words: list[Word] = []
-    for seg in result.get("segments", []):
-        seg_words = seg.get("words") or []
-        if seg_words:
-            words.extend(Word(float(w["start"]), float(w["end"]), str(w["word"])) for w in seg_words)
-        elif str(seg.get("text", "")).strip():
-            words.append(Word(float(seg["start"]), float(seg["end"]), " " + str(seg["text"]).strip()))
     if progress:
         progress(1.0)
     cues = segment_words(words, duration_s=duration)
-    return Transcript(tuple(cues), "whisper", label, language or result.get("language"))
+    return Transcript(tuple(cues), "whisper", label, options["language"])
 
 
 # ------------------------------------------------------------------------------------------ segmentation

