@@ -63,6 +63,8 @@ SAMPLE_RATE = 16000
 MAX_SECONDS = 30.0
 #: Shorter cues are zero-padded to this length (the encoder needs a few frames).
 MIN_SECONDS = 0.2
+#: Cues whose log-mel features are held at once in :meth:`WhisperEncoder.pooled`.
+POOL_CHUNK = 256
 #: Width of the pooled vector: mean, std, max, 10th percentile of 384 encoder channels.
 POOLED_DIM = 4 * 384
 HIDDEN = 64
@@ -108,21 +110,23 @@ class WhisperEncoder:
     def pooled(self, waveforms: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
         """``(N, 1536)`` pooled encoder states, one row per waveform (see the module docstring)."""
         out = np.zeros((len(waveforms), POOLED_DIM), np.float32)
-        by_len: dict[int, list[tuple[int, npt.NDArray[np.float32]]]] = {}
-        for i, w in enumerate(waveforms):
-            x = np.nan_to_num(np.asarray(w, dtype=np.float32).reshape(-1))
-            x = (trim_silence(x) if self.trim else x)[: int(MAX_SECONDS * SAMPLE_RATE)]
-            if x.size < MIN_SECONDS * SAMPLE_RATE:
-                x = np.pad(x, (0, int(MIN_SECONDS * SAMPLE_RATE) - x.size))
-            feats = self._model.feature_extractor(x)
-            n = min(3000, feats.shape[1] // 2 * 2)
-            by_len.setdefault(n, []).append((i, feats[:, :n]))
-        for group in by_len.values():
-            for s in range(0, len(group), self.batch):
-                part = group[s : s + self.batch]
-                states = np.asarray(self._model.encode(np.ascontiguousarray(np.stack([f for _, f in part]))))
-                for (i, _), st in zip(part, states, strict=True):
-                    out[i] = pool(st)
+        for start in range(0, len(waveforms), POOL_CHUNK):  # bounded memory for files with many cues
+            by_len: dict[int, list[tuple[int, npt.NDArray[np.float32]]]] = {}
+            for i in range(start, min(start + POOL_CHUNK, len(waveforms))):
+                x = np.nan_to_num(np.asarray(waveforms[i], dtype=np.float32).reshape(-1))
+                x = (trim_silence(x) if self.trim else x)[: int(MAX_SECONDS * SAMPLE_RATE)]
+                if x.size < MIN_SECONDS * SAMPLE_RATE:
+                    x = np.pad(x, (0, int(MIN_SECONDS * SAMPLE_RATE) - x.size))
+                feats = self._model.feature_extractor(x)
+                n = min(3000, feats.shape[1] // 2 * 2)
+                by_len.setdefault(n, []).append((i, feats[:, :n]))
+            for group in by_len.values():
+                for s in range(0, len(group), self.batch):
+                    part = group[s : s + self.batch]
+                    batch = np.ascontiguousarray(np.stack([f for _, f in part]))
+                    states = np.asarray(self._model.encode(batch))
+                    for (i, _), st in zip(part, states, strict=True):
+                        out[i] = pool(st)
         return out
 
 

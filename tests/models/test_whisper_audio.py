@@ -69,6 +69,19 @@ def test_same_length_cues_are_batched_without_changing_their_states(voices: list
     assert np.allclose(together, alone, atol=0.05 * np.abs(alone).max())
 
 
+def test_many_cues_are_encoded_chunk_by_chunk_in_input_order(
+    voices: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import emotag.models.whisper_audio as wa
+
+    cues = voices + voices[::-1]
+    enc = WhisperEncoder()
+    whole = enc.pooled(cues)
+    monkeypatch.setattr(wa, "POOL_CHUNK", 3)  # a long file's cues, a few at a time
+    assert np.allclose(enc.pooled(cues), whole, atol=1e-5)
+    assert np.allclose(whole[: len(voices)], whole[len(voices) :][::-1], atol=0.05 * np.abs(whole).max())
+
+
 def test_encoder_depth_and_trimming_are_part_of_the_saved_head(
     branch: WhisperAudioBranch, tmp_path: Path
 ) -> None:
