@@ -482,9 +482,8 @@ def _transcribe_whisper(
                             " " + str(seg["text"]).strip(),
                         )
                     )
-            options["language"] = options["language"] or result.get(
-                "language"
-            )  # detected once, as whole-file
+            # Whisper detects the language on the first 30 s of a file; later windows keep that answer.
+            options["language"] = options["language"] or result.get("language")
             if progress:
                 progress(min(1.0, b / _SAMPLE_RATE / duration))
     except Exception as exc:
