@@ -125,7 +125,7 @@ def test_checksum_mismatch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.slow
-def test_openai_whisper_checkpoint_path(tmp_path: Path) -> None:
+def test_openai_whisper_checkpoint_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A tiny randomly initialised Whisper saved as a checkpoint goes through the real loading code.
 
     Slow (about 16 s on an idle core): whisper's numba DTW for word timestamps compiles on first use (6.5 s),
@@ -163,6 +163,17 @@ def test_openai_whisper_checkpoint_path(tmp_path: Path) -> None:
     for i, c in enumerate(tr.cues, 1):  # random weights: garbage words, but well-formed cues
         assert c.index == i and 0 <= c.start_ms <= c.end_ms <= len(audio) // 16 + 1000
     assert [c.start_ms for c in tr.cues] == sorted(c.start_ms for c in tr.cues)
+    # long media go through the same backend window by window, on the file's clock
+    monkeypatch.setattr(asr, "WINDOW_S", 1.2)
+    monkeypatch.setattr(asr, "CUT_SEARCH_S", 0.4)
+    assert len(asr.audio_windows(audio)) >= 2
+    seen.clear()
+    tr = asr.transcribe(
+        audio, backend="whisper", model=str(ckpt), language="en", threads=2, progress=seen.append
+    )
+    assert seen == sorted(seen) and seen[-1] == 1.0 and tr.language == "en"
+    for i, c in enumerate(tr.cues, 1):
+        assert c.index == i and 0 <= c.start_ms <= c.end_ms <= len(audio) // 16 + 1000
 
 
 def test_whisper_names_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
