@@ -262,3 +262,51 @@ def test_run_audio_reads_each_speaker_as_one_file():
     assert sorted(branch.seen, key=str) == sorted([(3, "stats of 3"), (3, "stats of 3"), (1, None)], key=str)
     plain = ToneAudioBranch().infer([it.wave for it in items])
     np.testing.assert_allclose(out.probs, plain.probs, atol=1e-6)  # input order kept
+
+
+def test_voice_copies_add_augmented_clips_and_copies_of_their_pairs():
+    from emotag.training.fusion import (
+        Cache,
+        build_pairs,
+        neutral_line_indices,
+        run_audio,
+        run_text,
+        with_voice_copies,
+    )
+
+    tb, ab = KeywordTextBranch(), ToneAudioBranch()
+    texts, audio = _items(40, 14, 3)
+    pairs = build_pairs(texts, audio, neutral_idx=neutral_line_indices(texts), seed=3)
+    cache = Cache(run_text(tb, texts), run_audio(ab, audio))
+    calls: list[list] = []
+
+    def run(items):
+        calls.append(list(items))
+        return run_audio(ab, items)
+
+    bigger, more = with_voice_copies(cache, pairs, audio, run, copies=2, seed=0)
+    speech = [i for i, it in enumerate(audio) if it.label >= 0]
+    assert len(calls) == 2 and all(len(c) == len(speech) for c in calls)
+    for copy in calls:  # same speaker and label, another sound
+        assert all(
+            c.group == audio[i].group and c.label == audio[i].label for c, i in zip(copy, speech, strict=True)
+        )
+        assert any(
+            c.wave.shape != audio[i].wave.shape or not np.allclose(c.wave, audio[i].wave)
+            for c, i in zip(copy, speech, strict=True)
+        )
+    used = [j for j, a in enumerate(pairs.audio_idx) if a in speech]
+    assert used and len(more) == len(pairs) + 2 * len(used)
+    off = cache.audio.probs.shape[0]
+    assert bigger.audio.probs.shape[0] == off + 2 * len(speech)
+    first = slice(len(pairs), len(pairs) + len(used))
+    np.testing.assert_array_equal(more.text_idx[first], pairs.text_idx[used])
+    np.testing.assert_array_equal(more.label[first], pairs.label[used])
+    np.testing.assert_array_equal(more.clash_direction[first], pairs.clash_direction[used])
+    assert more.kind[first] == [pairs.kind[j] for j in used]
+    np.testing.assert_array_equal(
+        more.audio_idx[first], [off + speech.index(int(pairs.audio_idx[j])) for j in used]
+    )
+    np.testing.assert_allclose(bigger.audio.probs[off : off + len(speech)], run_audio(ab, calls[0]).probs)
+    same_cache, same_pairs = with_voice_copies(cache, pairs, audio, run, copies=0, seed=0)
+    assert same_cache is cache and same_pairs is pairs and len(calls) == 2
