@@ -104,7 +104,12 @@ def cli(ctx: click.Context, quiet: bool, debug: bool) -> None:
 class _Progress:
     """tqdm bars on stderr, one per pipeline stage; silent with --quiet."""
 
-    _LABELS = {"decode": "decoding audio", "transcribe": "transcribing", "score": "scoring cues"}
+    _LABELS = {
+        "decode": "decoding audio",
+        "transcribe": "transcribing",
+        "analyse": "reading voices",
+        "score": "scoring cues",
+    }
 
     def __init__(self, name: str, quiet: bool) -> None:
         self.name = name
@@ -118,7 +123,7 @@ class _Progress:
 
         bar = self.bars.get(stage)
         if bar is None:
-            unit = "cue" if stage == "score" else "‰"
+            unit = "cue" if stage in ("analyse", "score") else "‰"
             desc = f"{self.name}: {self._LABELS.get(stage, stage)}"
             bar = tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True)
             self.bars[stage] = bar

@@ -54,7 +54,7 @@ import numpy as np
 
 from emotag import metrics
 from emotag.errors import DataError, InputError
-from emotag.models.base import SAMPLE_RATE, EmotionModel, Prediction, Segment
+from emotag.models.base import SAMPLE_RATE, EmotionModel, Prediction, Segment, bind_to_file
 from emotag.timeline import LABELS, Emotion
 
 if TYPE_CHECKING:
@@ -354,14 +354,21 @@ def _predict_grouped(
     progress: Progress | None,
 ) -> list[Prediction | None]:
     """Predictions per row; each group goes through ``model.for_file`` when the model has it."""
-    for_file = getattr(model, "for_file", None)
     preds: list[Prediction | None] = [None] * len(segments)
     done = 0
     singles: list[int] = []
     batches: list[tuple[EmotionModel, list[int]]] = []
+    grouped = sum(len(g) for g in groups if len(g) > 1) if hasattr(model, "for_file") else 0
+    read = 0
     for g in groups:
-        if len(g) > 1 and callable(for_file):
-            bound = for_file([segments[i] for i in g])
+        if len(g) > 1 and grouped:
+
+            def voices(d: int, _total: int, before: int = read) -> None:
+                if progress:
+                    progress("reading voices", before + d, grouped)
+
+            bound = bind_to_file(model, [segments[i] for i in g], voices)
+            read += len(g)
             batches += [(bound, list(g[k : k + batch_size])) for k in range(0, len(g), batch_size)]
         else:
             singles += g

@@ -21,7 +21,7 @@ from os import PathLike
 from typing import TYPE_CHECKING
 
 from emotag.errors import ModelError
-from emotag.models.base import SAMPLE_RATE, EmotionModel, Prediction, Segment
+from emotag.models.base import SAMPLE_RATE, EmotionModel, Prediction, Segment, bind_to_file
 from emotag.timeline import Cue, TaggedCue, Track
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from emotag.media import Probe
 
-#: ``progress(stage, done, total)``: stage is ``"decode"``, ``"transcribe"`` or ``"score"``.
+#: ``progress(stage, done, total)``: stage is ``"decode"``, ``"transcribe"``, ``"analyse"`` or ``"score"``.
 Progress = Callable[[str, int, int], None]
 
 #: Audio added before and after each cue so onsets and trailing syllables are not clipped.
@@ -169,15 +169,14 @@ def score(
         model: the emotion model.
         context: number of preceding cues given to the text branch as context.
         batch_size: cues per model call.
-        progress: optional ``progress("score", done, total)`` callable.
+        progress: optional ``progress(stage, done, total)`` callable: ``"analyse"`` while the model reads
+            the file's voices (models with ``for_file``), then ``"score"``.
 
     Yields:
         One :class:`~emotag.timeline.TaggedCue` per cue, in order.
     """
     segs = segments(cues, audio, context=context)
-    for_file = getattr(model, "for_file", None)  # optional: models that normalise per file/speaker
-    if callable(for_file):
-        model = for_file(segs)
+    model = bind_to_file(model, segs, _stage(progress, "analyse"))  # models that normalise per file
     total = len(cues)
     if progress:
         progress("score", 0, total)
@@ -192,6 +191,14 @@ def score(
             yield _tagged(cue, pred)
         if progress:
             progress("score", min(total, start + batch_size), total)
+
+
+def _stage(progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:
+    """``progress`` narrowed to one stage: ``(done, total)`` -> ``progress(stage, done, total)``."""
+    if progress is None:
+        return None
+    report = progress
+    return lambda done, total: report(stage, done, total)
 
 
 def segments(

@@ -9,7 +9,7 @@ import torch only inside their own modules.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
@@ -71,6 +71,30 @@ class EmotionModel(Protocol):
         ...
 
 
-# A model may also offer ``for_file(segments) -> EmotionModel``: the pipeline calls it once per media file
-# with all of that file's segments and scores the file's batches with the returned model (the default model
-# uses it to normalise prosody per speaker/file). It is optional, so it is not part of the Protocol.
+# A model may also offer ``for_file(segments[, progress]) -> EmotionModel``: the pipeline calls it once per
+# media file with all of that file's segments and scores the file's batches with the returned model (the
+# default model uses it to normalise the voice per speaker/file). ``progress(done, total)``, if the method
+# accepts it, is told how many segments' voices have been read. It is optional, so it is not part of the
+# Protocol; :func:`bind_to_file` calls it for either signature.
+
+
+def bind_to_file(
+    model: EmotionModel, segments: Sequence[Segment], progress: Callable[[int, int], None] | None = None
+) -> EmotionModel:
+    """``model.for_file(segments)`` where the model offers it (passing ``progress`` where it takes one),
+    else ``model`` itself."""
+    import inspect
+
+    for_file = getattr(model, "for_file", None)
+    if not callable(for_file):
+        return model
+    if progress is not None:
+        try:
+            takes_progress = "progress" in inspect.signature(for_file).parameters
+        except (TypeError, ValueError):  # builtins and some extension types have no signature
+            takes_progress = False
+        if takes_progress:
+            bound: EmotionModel = for_file(segments, progress=progress)
+            return bound
+    plain: EmotionModel = for_file(segments)
+    return plain

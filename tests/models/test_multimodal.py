@@ -127,3 +127,60 @@ def test_for_file_computes_each_cues_prosody_once_and_predicts_the_same(monkeypa
         assert np.allclose(a.audio.probs, b.audio.probs, atol=1e-4)
         assert np.allclose(a.emotion.probs, b.emotion.probs, atol=1e-4)
         assert a.audio.valence == pytest.approx(b.audio.valence, abs=1e-4)
+
+
+def test_for_file_reads_voices_in_chunks_with_progress_and_the_same_statistics(monkeypatch):
+    import torch
+
+    import emotag.models.multimodal as mm
+    from emotag.models.audio import AudioBranch, AudioNetConfig, build_net
+    from emotag.models.base import bind_to_file
+
+    torch.manual_seed(0)
+    cfg = AudioNetConfig()
+    p = cfg.n_prosody
+    ab = AudioBranch([build_net(cfg)], cfg, np.zeros(p, np.float32), np.ones(p, np.float32))
+    tb = KeywordTextBranch()
+    model = MultimodalModel(tb, ab, FusionModel.untrained(tb.embedding_dim, ab.embedding_dim))
+    names = ["joy", "anger", "sadness", "fear", "neutral"] * 3
+    segs = [Segment(f"line {i}", tone(lab, 0.8 + 0.05 * i)) for i, lab in enumerate(names)]
+    whole = model.for_file(segs)
+    monkeypatch.setattr(mm, "ANALYSE_CHUNK", 4)  # a long file's cues, a few at a time
+    seen: list[tuple[int, int]] = []
+    chunked = bind_to_file(model, segs, lambda done, total: seen.append((done, total)))
+    assert seen == [(0, 15), (4, 15), (8, 15), (12, 15), (15, 15)]
+    joined = chunked._analysis[id(segs[0])][1]  # type: ignore[attr-defined]
+    one_pass = whole._analysis[id(segs[0])][1]  # type: ignore[attr-defined]
+    for field in ("prosody", "evidence", "lengths"):
+        assert np.allclose(getattr(joined, field), getattr(one_pass, field), atol=1e-4), field
+    for a, b in zip(chunked.predict(segs), whole.predict(segs), strict=True):
+        assert np.allclose(a.emotion.probs, b.emotion.probs, atol=1e-5)
+
+
+def test_bind_to_file_passes_progress_only_to_models_that_take_it():
+    from emotag.models.base import bind_to_file
+
+    class Plain:
+        name = "plain"
+
+        def predict(self, segments):
+            return []
+
+    class OldStyle(Plain):
+        def for_file(self, segments):
+            self.bound_with = len(segments)
+            return self
+
+    class NewStyle(Plain):
+        def for_file(self, segments, progress=None):
+            progress(len(segments), len(segments))
+            return self
+
+    segs = [Segment("a", None), Segment("b", None)]
+    plain = Plain()
+    assert bind_to_file(plain, segs, print) is plain
+    old = OldStyle()
+    assert bind_to_file(old, segs, lambda d, t: None) is old and old.bound_with == 2
+    heard: list[tuple[int, int]] = []
+    new = NewStyle()
+    assert bind_to_file(new, segs, lambda d, t: heard.append((d, t))) is new and heard == [(2, 2)]
