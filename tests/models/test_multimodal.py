@@ -94,11 +94,10 @@ def test_parallel_branches_give_the_same_predictions():
     assert par.with_modality("both").parallel_branches is True
 
 
-def test_for_file_computes_each_cues_prosody_once_and_predicts_the_same(monkeypatch):
-    """The file-statistics pass is reused as each cue's prosody (no second pass), with equal results."""
+def _with_cnn_voice(**kw) -> MultimodalModel:
+    """Keyword text branch + an untrained CNN audio branch (real prosody and evidence, per-file stats)."""
     import torch
 
-    import emotag.audiofeatures as af
     from emotag.models.audio import AudioBranch, AudioNetConfig, build_net
 
     torch.manual_seed(0)
@@ -106,7 +105,14 @@ def test_for_file_computes_each_cues_prosody_once_and_predicts_the_same(monkeypa
     p = cfg.n_prosody
     ab = AudioBranch([build_net(cfg)], cfg, np.zeros(p, np.float32), np.ones(p, np.float32))
     tb = KeywordTextBranch()
-    model = MultimodalModel(tb, ab, FusionModel.untrained(tb.embedding_dim, ab.embedding_dim), batch_size=4)
+    return MultimodalModel(tb, ab, FusionModel.untrained(tb.embedding_dim, ab.embedding_dim), **kw)
+
+
+def test_for_file_computes_each_cues_prosody_once_and_predicts_the_same(monkeypatch):
+    """The file-statistics pass is reused as each cue's prosody (no second pass), with equal results."""
+    import emotag.audiofeatures as af
+
+    model = _with_cnn_voice(batch_size=4)
     names = ["joy", "anger", "sadness", "fear", "joy", "anger", "sadness"]
     segs = [Segment(f"line {i}", tone(lab, 1.0 + 0.1 * i)) for i, lab in enumerate(names)]
     segs.append(Segment("a long cue", np.tile(tone("joy", 3.0), 4)))  # 12 s: chunked, computed again
@@ -130,18 +136,10 @@ def test_for_file_computes_each_cues_prosody_once_and_predicts_the_same(monkeypa
 
 
 def test_for_file_reads_voices_in_chunks_with_progress_and_the_same_statistics(monkeypatch):
-    import torch
-
     import emotag.models.multimodal as mm
-    from emotag.models.audio import AudioBranch, AudioNetConfig, build_net
     from emotag.models.base import bind_to_file
 
-    torch.manual_seed(0)
-    cfg = AudioNetConfig()
-    p = cfg.n_prosody
-    ab = AudioBranch([build_net(cfg)], cfg, np.zeros(p, np.float32), np.ones(p, np.float32))
-    tb = KeywordTextBranch()
-    model = MultimodalModel(tb, ab, FusionModel.untrained(tb.embedding_dim, ab.embedding_dim))
+    model = _with_cnn_voice()
     names = ["joy", "anger", "sadness", "fear", "neutral"] * 3
     segs = [Segment(f"line {i}", tone(lab, 0.8 + 0.05 * i)) for i, lab in enumerate(names)]
     whole = model.for_file(segs)
