@@ -22,12 +22,26 @@ Each branch reads and writes only its own section of ``config.json`` and its own
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from dataclasses import dataclass, fields, replace
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+import numpy as np
 
 if TYPE_CHECKING:
-    import numpy as np
     import numpy.typing as npt
+    from _typeshed import DataclassInstance
+
+Rows = TypeVar("Rows", bound="DataclassInstance")
+
+
+def concat_rows(parts: Sequence[Rows]) -> Rows:
+    """Row-wise concatenation of records whose every field is an array with one row per input
+    (:class:`BranchOutput`, :class:`~emotag.models.audio.VoiceAnalysis`); one part comes back as it is."""
+    first = parts[0]
+    if len(parts) == 1:
+        return first
+    joined = {f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(first)}
+    return replace(first, **joined)
 
 
 @dataclass(frozen=True, slots=True)

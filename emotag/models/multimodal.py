@@ -24,6 +24,7 @@ import numpy as np
 from emotag.errors import ModelError
 from emotag.fusion import FUSION_METHODS, FusionInput, FusionModel, FusionOutput
 from emotag.models.base import SAMPLE_RATE, Prediction, Segment
+from emotag.models.branches import concat_rows
 from emotag.timeline import LABELS, Emotion
 
 if TYPE_CHECKING:
@@ -40,20 +41,6 @@ TEXT_CONTEXT_CUES = 3
 _UNIFORM = Emotion(tuple(1.0 / len(LABELS) for _ in LABELS), 0.0, 0.0)
 
 
-def _concat(outs: list[BranchOutput]) -> BranchOutput:
-    from emotag.models.branches import BranchOutput
-
-    if len(outs) == 1:
-        return outs[0]
-    return BranchOutput(
-        probs=np.concatenate([o.probs for o in outs]),
-        valence=np.concatenate([o.valence for o in outs]),
-        arousal=np.concatenate([o.arousal for o in outs]),
-        embedding=np.concatenate([o.embedding for o in outs]),
-        evidence=np.concatenate([o.evidence for o in outs]),
-    )
-
-
 _EXECUTOR: ThreadPoolExecutor | None = None
 
 
@@ -68,7 +55,7 @@ def _unsort(outs: list[BranchOutput], order: list[int]) -> BranchOutput:
     """Concatenate outputs computed in ``order`` and put the rows back in input order."""
     from emotag.models.branches import BranchOutput
 
-    cat = _concat(outs)
+    cat = concat_rows(outs)
     inv = np.empty(len(order), dtype=np.int64)
     inv[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
     return BranchOutput(
@@ -242,7 +229,7 @@ class MultimodalModel:
                 outs.append(self._audio.infer(waves, file_stats=self._file_stats))  # type: ignore[call-arg]
             else:
                 outs.append(self._audio.infer(waves))
-        return _concat(outs)
+        return concat_rows(outs)
 
     def branch_inputs(self, segments: Sequence[Segment]) -> FusionInput:
         """Run the branches the modality asks for and assemble the fusion input."""
@@ -346,19 +333,15 @@ def _analyse_in_chunks(
     total = len(waves)
     if progress is not None:
         progress(0, total)
-    parts = [analyse(waves[:ANALYSE_CHUNK])]
-    if total > ANALYSE_CHUNK and not isinstance(parts[0], VoiceAnalysis):
-        parts = [analyse(waves)]
-    for start in range(ANALYSE_CHUNK, total if isinstance(parts[0], VoiceAnalysis) else 0, ANALYSE_CHUNK):
-        if progress is not None:
-            progress(start, total)
-        parts.append(analyse(waves[start : start + ANALYSE_CHUNK]))
+    first = analyse(waves[:ANALYSE_CHUNK])
+    if total > ANALYSE_CHUNK and not isinstance(first, VoiceAnalysis):
+        first = analyse(waves)  # an analysis that cannot be joined row by row: every voice in one call
+    parts = [first]
+    if isinstance(first, VoiceAnalysis):
+        for start in range(ANALYSE_CHUNK, total, ANALYSE_CHUNK):
+            if progress is not None:
+                progress(start, total)
+            parts.append(analyse(waves[start : start + ANALYSE_CHUNK]))
     if progress is not None:
         progress(total, total)
-    if len(parts) == 1:
-        return parts[0]
-    return VoiceAnalysis(
-        prosody=np.concatenate([p.prosody for p in parts]),
-        evidence=np.concatenate([p.evidence for p in parts]),
-        lengths=np.concatenate([p.lengths for p in parts]),
-    )
+    return concat_rows(parts)

@@ -68,6 +68,7 @@ from emotag.fusion import (
     mismatch_features,
     softmax,
 )
+from emotag.models.branches import concat_rows
 from emotag.timeline import LABEL_VALENCE_AROUSAL, LABELS
 
 if TYPE_CHECKING:
@@ -1087,7 +1088,7 @@ def with_voice_copies(
             for i in speech
         ]
         offset = cache.audio.probs.shape[0]
-        cache = Cache(cache.text, _concat_outputs(cache.audio, run(copy)))
+        cache = Cache(cache.text, concat_rows([cache.audio, run(copy)]))
         extra = PairSet(
             base.text_idx[used],
             np.array([slot[int(a)] for a in base.audio_idx[used]], np.int64),
@@ -1204,8 +1205,8 @@ def train_fusion(
             if not len(idx):
                 continue
             t_off, a_off = cache.text.probs.shape[0], cache.audio.probs.shape[0]
-            cache.text = _concat_outputs(cache.text, _take(p_out_t, idx))
-            cache.audio = _concat_outputs(cache.audio, _take(p_out_a, idx))
+            cache.text = concat_rows([cache.text, _take(p_out_t, idx)])
+            cache.audio = concat_rows([cache.audio, _take(p_out_a, idx)])
             n = len(idx)
             extra = PairSet(
                 np.arange(n),
@@ -1294,17 +1295,6 @@ def _take(o: BranchOutput, idx: npt.NDArray[np.int64]) -> BranchOutput:
     from emotag.models.branches import BranchOutput
 
     return BranchOutput(o.probs[idx], o.valence[idx], o.arousal[idx], o.embedding[idx], o.evidence[idx])
-
-
-def _concat_outputs(a: BranchOutput, b: BranchOutput) -> BranchOutput:
-    from emotag.models.branches import BranchOutput
-
-    return BranchOutput(
-        *(
-            np.concatenate([getattr(a, f), getattr(b, f)])
-            for f in ("probs", "valence", "arousal", "embedding", "evidence")
-        )
-    )
 
 
 def write_fusion_section(
