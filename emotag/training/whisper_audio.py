@@ -208,12 +208,11 @@ def _branch_probs(
     as ``emotag eval`` reads a manifest of one-clip files)."""
     if group == "none":
         return branch.head_outputs(pooled)[0]
-    keys = np.asarray(speakers) if group == "speaker" else np.zeros(len(speakers), dtype=str)
-    out = np.zeros((len(speakers), len(LABELS)), np.float32)
-    for k in sorted(set(keys)):
-        m = keys == k
-        stats = ProsodyStats(pooled[m].mean(0), pooled[m].std(0), int(m.sum()))
-        out[m] = branch.head_outputs(pooled[m], stats)[0]
+    keys = list(speakers) if group == "speaker" else [""] * len(speakers)
+    out = np.zeros((len(keys), len(LABELS)), np.float32)
+    for k, (mean, sd) in _speaker_stats(pooled[:, None, :], keys).items():
+        m = np.asarray(keys) == k
+        out[m] = branch.head_outputs(pooled[m], ProsodyStats(mean, sd, int(m.sum())))[0]
     return out
 
 
@@ -240,7 +239,6 @@ def cross_validate(
     spk = [c.speaker for c in clips]
     y = np.array([c.label_index for c in clips], np.int64)
     rows: list[dict[str, Any]] = []
-    d = degraded[:, None, :] if degraded is not None else None
     for f in range(len(folds)):
         test_s, val_s = set(folds[f]), set(folds[(f + 1) % len(folds)])
         te = [i for i, s in enumerate(spk) if s in test_s]
@@ -255,8 +253,8 @@ def cross_validate(
             p = _branch_probs(branch, feats[te, 0], [spk[i] for i in te], group)
             row[key] = unweighted_accuracy(y[te], p.argmax(1))
             row[f"ece_{key[3:]}"] = ece(p, y[te])
-            if d is not None:
-                dp = _branch_probs(branch, d[te, 0], [spk[i] for i in te], group)
+            if degraded is not None:
+                dp = _branch_probs(branch, degraded[te], [spk[i] for i in te], group)
                 row[f"degraded_{key}"] = unweighted_accuracy(y[te], dp.argmax(1))
         rows.append(row)
     summary = {}
