@@ -358,7 +358,7 @@ def _predict_grouped(
     done = 0
     singles: list[int] = []
     batches: list[tuple[EmotionModel, list[int]]] = []
-    grouped = sum(len(g) for g in groups if len(g) > 1) if hasattr(model, "for_file") else 0
+    grouped = sum(len(g) for g in groups if len(g) > 1) if callable(getattr(model, "for_file", None)) else 0
     read = 0
     for g in groups:
         if len(g) > 1 and grouped:
