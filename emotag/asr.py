@@ -258,7 +258,11 @@ def _load_packaged_encoder(threads: int, layers: int) -> Any:
         if (model_dir / extra).is_file():
             files[extra] = (model_dir / extra).read_bytes()
     try:
-        loaded = WhisperModel(key[0], device="cpu", compute_type="int8", cpu_threads=threads, files=files)
+        # One thread per worker, ``threads`` workers: the audio branch encodes cues side by side (see
+        # emotag.models.whisper_audio.WhisperEncoder).
+        loaded = WhisperModel(
+            key[0], device="cpu", compute_type="int8", cpu_threads=1, num_workers=threads, files=files
+        )
     except Exception as exc:  # CTranslate2 reports a bad file as RuntimeError/ValueError
         raise ModelError(f"{model_dir}: cannot build a {layers}-layer encoder ({_short(exc)})") from None
     with _lock:

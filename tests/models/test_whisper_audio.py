@@ -69,6 +69,12 @@ def test_same_length_cues_are_batched_without_changing_their_states(voices: list
     assert np.allclose(together, alone, atol=0.05 * np.abs(alone).max())
 
 
+def test_cues_encoded_side_by_side_get_the_states_of_one_worker(voices: list[np.ndarray]) -> None:
+    cues = [voices[0], voices[1][: SR // 2], voices[2], np.tile(voices[3], 3), voices[4]]
+    assert WhisperEncoder(threads=1).threads == 1 and WhisperEncoder(threads=2).threads == 2
+    assert np.array_equal(WhisperEncoder(threads=2).pooled(cues), WhisperEncoder(threads=1).pooled(cues))
+
+
 def test_many_cues_are_encoded_chunk_by_chunk_in_input_order(
     voices: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
