@@ -172,3 +172,8 @@ def test_packaged_branch_on_clear_sentences():
     assert out.valence[0] > 0.3 > -0.3 > max(out.valence[1], out.valence[2])
     assert out.arousal[1] > out.arousal[2]  # anger is more aroused than sadness
     assert out.embedding.shape == (5, 384)
+    # cues are scored in small length-sorted batches: the scores do not depend on the batch size
+    many = [f"{t} {'Really. ' * (k % 7)}".strip() for k, t in enumerate(texts * 8) if t]
+    small = branch.infer(many)
+    branch._batch = len(many)
+    np.testing.assert_allclose(branch.infer(many).probs, small.probs, atol=1e-5)
