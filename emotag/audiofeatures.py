@@ -222,7 +222,11 @@ def _pair_mask(m: torch.Tensor) -> torch.Tensor:
 
 
 def prosody_and_evidence(
-    batch: torch.Tensor, lengths: torch.Tensor, power: torch.Tensor | None = None
+    batch: torch.Tensor,
+    lengths: torch.Tensor,
+    power: torch.Tensor | None = None,
+    *,
+    evidence_only: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Prosody vector and speech evidence per utterance.
 
@@ -233,6 +237,8 @@ def prosody_and_evidence(
         batch: ``(B, N)`` float32 waveforms at 16 kHz, zero-padded to at least :data:`PROSODY_WIN`.
         lengths: ``(B,)`` valid samples per row.
         power: the batch's :func:`stft_power`, if already computed.
+        evidence_only: compute only what the evidence needs (about 40 % less work); the prosody returned
+            is then zeros. The evidence is the same either way.
 
     Returns:
         ``(prosody, evidence)``: ``(B, N_PROSODY)`` float32 and ``(B,)`` float32 in [0, 1].
@@ -283,9 +289,34 @@ def prosody_and_evidence(
     # Octave errors: drop voiced frames more than an octave away from the utterance's median F0.
     med = _masked_quantile(st, voiced, 0.5)
     voiced = voiced & ((st - med[:, None]).abs() < 12.0)
+    vcount = voiced.sum(-1)
+    rel = edb - maxdb[:, None]
+    e_mean = _masked_mean(rel, active)
+    e_std = _masked_std(rel, active)
+
+    # Spectral shape from the 10 ms STFT, over frames within ACTIVE_RANGE_DB of the loudest one. The bands
+    # are slices: the bin frequencies rise with the index.
+    pw = power.transpose(1, 2)  # (B, T, K)
+    tn = pw.shape[1]
+    sdb = 10.0 * torch.log10(pw.sum(-1) + 1e-10)
+    smask = (torch.arange(tn)[None, :] * HOP_LENGTH) < lengths[:, None]
+    smax = sdb.masked_fill(~smask, -200.0).amax(-1)
+    sact = smask & (sdb > smax[:, None] - ACTIVE_RANGE_DB) & (sdb > smax[:, None].clamp_max(0.0) - 200.0)
+    freqs = torch.fft.rfftfreq(N_FFT, 1.0 / SAMPLE_RATE)
+    band = pw[..., _bins(freqs, 50, 7000)] + 1e-12
+    flatness = _masked_mean(torch.exp(torch.log(band).mean(-1)) / band.mean(-1), sact)
+
+    # Evidence: level gate x voiced share of the whole cue x energy modulation x low flatness.
+    vshare = vcount.to(batch.dtype) / valid.sum(-1).to(batch.dtype).clamp_min(1.0)
+    g_level = ((maxdb + 60.0) / 10.0).clamp(0.0, 1.0)
+    g_voiced = (vshare / 0.15).clamp(0.0, 1.0)
+    g_mod = ((e_std - 1.5) / 3.0).clamp(0.0, 1.0)
+    g_flat = ((0.45 - flatness) / 0.25).clamp(0.0, 1.0)
+    evidence = (g_level * g_voiced * g_mod * g_flat).to(torch.float32)
+    if evidence_only:
+        return torch.zeros((b, N_PROSODY), dtype=torch.float32), evidence
 
     tsec = starts.to(batch.dtype) / SAMPLE_RATE
-    vcount = voiced.sum(-1)
     f0_mean = _masked_mean(st, voiced)
     f0_std = _masked_std(st, voiced)
     f0_range = _masked_quantile(st, voiced, 0.9) - _masked_quantile(st, voiced, 0.1)
@@ -296,9 +327,6 @@ def prosody_and_evidence(
     acount = active.sum(-1).to(batch.dtype).clamp_min(1.0)
     voiced_ratio = vcount.to(batch.dtype) / acount
 
-    rel = edb - maxdb[:, None]
-    e_mean = _masked_mean(rel, active)
-    e_std = _masked_std(rel, active)
     e_range = _masked_quantile(rel, active, 0.9) - _masked_quantile(rel, active, 0.1)
     e_delta = _masked_mean((rel[:, 1:] - rel[:, :-1]).abs(), _pair_mask(active))
 
@@ -310,21 +338,11 @@ def prosody_and_evidence(
     pk = pk & (env[:, 1:-1] > e_mean[:, None] - 3.0)
     rate = pk.sum(-1).to(batch.dtype) / (acount * PROSODY_HOP / SAMPLE_RATE)
 
-    # Spectral shape from the 10 ms STFT, over frames within ACTIVE_RANGE_DB of the loudest one.
-    pw = power.transpose(1, 2)  # (B, T, K)
-    tn = pw.shape[1]
-    sdb = 10.0 * torch.log10(pw.sum(-1) + 1e-10)
-    smask = (torch.arange(tn)[None, :] * HOP_LENGTH) < lengths[:, None]
-    smax = sdb.masked_fill(~smask, -200.0).amax(-1)
-    sact = smask & (sdb > smax[:, None] - ACTIVE_RANGE_DB) & (sdb > smax[:, None].clamp_max(0.0) - 200.0)
-    freqs = torch.fft.rfftfreq(N_FFT, 1.0 / SAMPLE_RATE)
     tot = pw.sum(-1).clamp_min(1e-12)
     centroid = _masked_mean((pw * freqs).sum(-1) / tot / 1000.0, sact)
-    low = pw[..., (freqs >= 50) & (freqs < 1000)].sum(-1).clamp_min(1e-12)
-    midb = pw[..., (freqs >= 1000) & (freqs < 4000)].sum(-1).clamp_min(1e-12)
+    low = pw[..., _bins(freqs, 50, 1000)].sum(-1).clamp_min(1e-12)
+    midb = pw[..., _bins(freqs, 1000, 4000)].sum(-1).clamp_min(1e-12)
     tilt = _masked_mean(10.0 * torch.log10(midb / low), sact)
-    band = pw[..., (freqs >= 50) & (freqs < 7000)] + 1e-12
-    flatness = _masked_mean(torch.exp(torch.log(band).mean(-1)) / band.mean(-1), sact)
 
     pv = _pair_mask(voiced)
     jitter = _masked_mean((st[:, 1:] - st[:, :-1]).abs(), pv)
@@ -360,15 +378,14 @@ def prosody_and_evidence(
     )
     pros = torch.cat([pros, prof.to(pros.dtype)], dim=-1)
     pros = torch.nan_to_num(pros, nan=0.0, posinf=0.0, neginf=0.0)
+    return pros.to(torch.float32), evidence
 
-    # Evidence: level gate x voiced share of the whole cue x energy modulation x low flatness.
-    vshare = vcount.to(batch.dtype) / valid.sum(-1).to(batch.dtype).clamp_min(1.0)
-    g_level = ((maxdb + 60.0) / 10.0).clamp(0.0, 1.0)
-    g_voiced = (vshare / 0.15).clamp(0.0, 1.0)
-    g_mod = ((e_std - 1.5) / 3.0).clamp(0.0, 1.0)
-    g_flat = ((0.45 - flatness) / 0.25).clamp(0.0, 1.0)
-    evidence = g_level * g_voiced * g_mod * g_flat
-    return pros.to(torch.float32), evidence.to(torch.float32)
+
+def _bins(freqs: torch.Tensor, lo_hz: float, hi_hz: float) -> slice:
+    """The slice of ascending bin frequencies ``freqs`` in ``[lo_hz, hi_hz)``."""
+    import torch
+
+    return slice(int(torch.searchsorted(freqs, lo_hz).item()), int(torch.searchsorted(freqs, hi_hz).item()))
 
 
 def compute_features(waveforms: Sequence[npt.NDArray[np.float32]]) -> Features:
@@ -446,6 +463,6 @@ def speech_evidence(waveforms: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray
     for s in range(0, len(waves), EVIDENCE_BATCH):
         idx = order[s : s + EVIDENCE_BATCH]
         batch, lengths = pad_batch([waves[i] for i in idx])
-        _, ev = prosody_and_evidence(batch, lengths)
+        _, ev = prosody_and_evidence(batch, lengths, evidence_only=True)
         out[idx] = ev.numpy()
     return out

@@ -14,6 +14,7 @@ from emotag.audiofeatures import (
     PROSODY_NAMES,
     compute_features,
     pad_batch,
+    prosody_and_evidence,
     speech_evidence,
     trim_silence,
 )
@@ -82,6 +83,24 @@ def test_evidence_speech_vs_silence_tone_noise(voices: dict[str, np.ndarray]) ->
     many = [waves[k % len(waves)] for k in range(3 * EVIDENCE_BATCH + 5)]
     assert np.allclose(speech_evidence(many), [ev[k % len(waves)] for k in range(len(many))], atol=1e-4)
     assert speech_evidence([]).shape == (0,)
+
+
+def test_the_evidence_only_pass_gives_the_same_evidence(voices: dict[str, np.ndarray]) -> None:
+    rng = np.random.default_rng(1)
+    t = np.arange(2 * SR) / SR
+    waves = [
+        *voices.values(),
+        np.zeros(SR, np.float32),
+        (0.3 * np.sin(2 * np.pi * 330 * t)).astype(np.float32),
+        (0.05 * rng.standard_normal(2 * SR)).astype(np.float32),
+    ]
+    batch, lengths = pad_batch(waves)
+    pros, ev = prosody_and_evidence(batch, lengths)
+    none, ev_only = prosody_and_evidence(batch, lengths, evidence_only=True)
+    assert np.array_equal(ev.numpy(), ev_only.numpy())
+    assert ev[0] > 0.8 and (ev[len(voices) :] < 0.1).all()
+    assert none.shape == pros.shape and not none.numpy().any() and pros.numpy().any()
+    assert np.array_equal(speech_evidence(waves), ev.numpy())
 
 
 def test_shapes_masks_and_padding_invariance(voices: dict[str, np.ndarray]) -> None:
