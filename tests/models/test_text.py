@@ -177,3 +177,8 @@ def test_packaged_branch_on_clear_sentences():
     small = branch.infer(many)
     branch._batch = len(many)
     np.testing.assert_allclose(branch.infer(many).probs, small.probs, atol=1e-5)
+    # run by CTranslate2, with the scores transformers gives
+    assert branch.runs_on == "ctranslate2"
+    slow = TextBranch(branch.config, branch._tok, branch._enc, branch._head, backend="torch")
+    assert slow.runs_on == "transformers"
+    np.testing.assert_allclose(slow.infer(many).probs, small.probs, atol=1e-5)
