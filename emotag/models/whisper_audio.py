@@ -65,6 +65,8 @@ MAX_SECONDS = 30.0
 MIN_SECONDS = 0.2
 #: Cues whose log-mel features are held at once in :meth:`WhisperEncoder.pooled`.
 POOL_CHUNK = 256
+#: Most encoder workers :class:`WhisperEncoder` starts by default (one per CPU core up to this).
+MAX_WORKERS = 8
 #: Width of the pooled vector: mean, std, max, 10th percentile of 384 encoder channels.
 POOLED_DIM = 4 * 384
 HIDDEN = 64
@@ -96,22 +98,28 @@ class WhisperEncoder:
     encoded together (up to ``batch`` at a time); no cue is padded, so a cue's states do not depend on what
     it was batched with.
 
-    Cues are spread over ``threads`` workers of one thread each, rather than each encoded with all
-    threads: a cue's matrices (a few hundred frames by 384) are too small to split well, so two cues side
-    by side on two cores run 1.3-1.8x faster than one after the other on both (identical states;
-    ``runs/s6/inter.py``, 2026-11-26). CTranslate2 releases the GIL while it encodes, and numpy while it
-    computes the log-mel frames and the pooled statistics, so Python threads are enough.
+    Cues are spread over ``threads`` workers of one thread each (default: one per CPU core, at most
+    :data:`MAX_WORKERS`), rather than each encoded with all threads: a cue's matrices (a few hundred frames
+    by 384) are too small to split well, so two cues side by side on two cores run 1.3-1.8x faster than
+    one after the other on both (identical states; ``runs/s6/inter.py``, 2026-11-26). CTranslate2 releases
+    the GIL while it encodes, so Python threads are enough.
     """
 
     def __init__(
-        self, threads: int = 2, layers: int = DEFAULT_LAYERS, batch: int = 16, trim: bool = TRIM_SILENCE
+        self,
+        threads: int | None = None,
+        layers: int = DEFAULT_LAYERS,
+        batch: int = 16,
+        trim: bool = TRIM_SILENCE,
     ) -> None:
+        import os
+
         from emotag.asr import load_packaged_whisper
 
         self.layers = layers
         self.trim = trim
         self.batch = max(1, batch)
-        self.threads = max(1, threads)
+        self.threads = max(1, threads if threads is not None else min(MAX_WORKERS, os.cpu_count() or 1))
         self._model = load_packaged_whisper(self.threads, encoder_layers=layers)
 
     def _features(self, wave: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

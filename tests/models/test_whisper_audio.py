@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,7 @@ def test_same_length_cues_are_batched_without_changing_their_states(voices: list
 def test_cues_encoded_side_by_side_get_the_states_of_one_worker(voices: list[np.ndarray]) -> None:
     cues = [voices[0], voices[1][: SR // 2], voices[2], np.tile(voices[3], 3), voices[4]]
     assert WhisperEncoder(threads=1).threads == 1 and WhisperEncoder(threads=2).threads == 2
+    assert WhisperEncoder().threads == min(8, os.cpu_count() or 1)  # one worker per core by default
     assert np.array_equal(WhisperEncoder(threads=2).pooled(cues), WhisperEncoder(threads=1).pooled(cues))
 
 
