@@ -213,6 +213,31 @@ def test_trained_fusion_beats_each_branch_and_flags_clashes(trained):
     assert all(t > 0 for t in report.temperatures.values())
 
 
+def test_temperatures_fit_on_the_calibration_pairs_when_given(trained):
+    """Calibration pairs that are harder than the validation pairs (here: half their labels wrong) give
+    higher temperatures; choices and reported scores stay on the validation pairs."""
+    from emotag.training.fusion import FusionTrainOptions, PairSet, merge_pairs, train_fusion_on_pairs
+
+    (_, report), sides = trained
+    (cache_f, fit), (cache_v, val) = sides
+    rng = np.random.default_rng(0)
+    lab = np.flatnonzero(val.label >= 0)
+    noisy = val.label.copy()
+    flip = rng.choice(lab, size=len(lab) // 2, replace=False)
+    noisy[flip] = (noisy[flip] + 1 + rng.integers(0, K - 1, size=len(flip))) % K
+    wrong = PairSet(val.text_idx, val.audio_idx, noisy, list(val.kind), val.clash_direction)
+    cal = merge_pairs(val, wrong, 0, 0)
+    opts = FusionTrainOptions(epochs=150, mlp_epochs=60)
+    _, noisy_report = train_fusion_on_pairs(
+        cache_f, fit, cache_v, val, seed=0, options=opts, calibration=(cache_v, cal)
+    )
+    for m, t in report.temperatures.items():
+        assert noisy_report.temperatures[m] > 1.5 * t, (m, t, noisy_report.temperatures[m])
+        assert noisy_report.methods[m]["accuracy"] == report.methods[m]["accuracy"]
+    assert noisy_report.chosen == report.chosen
+    assert noisy_report.methods[report.chosen]["ece"] > report.methods[report.chosen]["ece"]
+
+
 def test_torch_training_mirror_matches_numpy_inference(trained, tmp_path):
     import torch
 
