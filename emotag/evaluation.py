@@ -43,6 +43,7 @@ prints (:func:`format_report` renders the text table).
 from __future__ import annotations
 
 import csv
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -295,14 +296,33 @@ def _decode(path: Path) -> npt.NDArray[np.float32]:
     return load_audio(path, sample_rate=SAMPLE_RATE)
 
 
+#: Files decoded at once by :func:`build_segments` (at most; one per CPU core).
+DECODE_WORKERS = 4
+
+
 def build_segments(rows: Sequence[ManifestRow], progress: Progress | None = None) -> list[Segment]:
-    """Decode each referenced audio file once and cut every row's segment out of it."""
+    """Decode each referenced audio file once and cut every row's segment out of it.
+
+    Files are decoded a few at a time (one per CPU core, at most :data:`DECODE_WORKERS`): a file that is
+    not 16 kHz 16-bit PCM WAV costs two ffmpeg processes (probe, decode), mostly their start-up, so two at
+    once on two cores take 65-70 ms per short clip instead of 150 (2026-11-26).
+    """
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
     cache: dict[Path, npt.NDArray[np.float32]] = {}
     files = sorted({r.audio for r in rows if r.audio is not None})
-    for i, path in enumerate(files):
-        cache[path] = _decode(path)
-        if progress:
-            progress("decoding audio", i + 1, len(files))
+    workers = max(1, min(DECODE_WORKERS, os.cpu_count() or 1, len(files)))
+    with ThreadPoolExecutor(workers) as pool:
+        jobs = {pool.submit(_decode, path): path for path in files}
+        try:
+            for i, job in enumerate(as_completed(jobs)):
+                cache[jobs[job]] = job.result()
+                if progress:
+                    progress("decoding audio", i + 1, len(files))
+        except BaseException:
+            for job in jobs:
+                job.cancel()
+            raise
     segs = []
     for r in rows:
         wav = None

@@ -89,6 +89,33 @@ def test_evaluate_both(manifest, monkeypatch):
     assert "voice normalisation" in text_table
 
 
+def test_files_are_decoded_side_by_side_into_the_rows_of_the_manifest(tmp_path):
+    import emotag.evaluation as ev
+    from emotag.errors import MediaError
+
+    names = []
+    for i, line in enumerate(["one", "two words", "three little words", "four"]):
+        subprocess.run(["espeak-ng", "-w", str(tmp_path / f"s{i}.wav"), line], check=True)  # 22.05 kHz
+        names.append(f"s{i}.wav")
+    _wav(tmp_path / "t.wav", np.concatenate([tone("joy"), tone("fear")]))  # 16 kHz PCM: read directly
+    names.append("t.wav")
+    lines = ["audio,start,end,label"] + [f"{n},,,neutral" for n in reversed(names)] + ["t.wav,1,2,fear"]
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    rows, _, _ = read_manifest(tmp_path / "m.csv")
+    seen: list[tuple[str, int, int]] = []
+    segs = ev.build_segments(rows, lambda stage, done, total: seen.append((stage, done, total)))
+    assert seen == [("decoding audio", k, 5) for k in range(1, 6)]
+    for row, seg in zip(rows, segs, strict=True):
+        assert row.audio is not None and seg.audio is not None
+        whole = ev._decode(row.audio)
+        expect = whole if row.start is None else whole[SR : 2 * SR]
+        np.testing.assert_array_equal(seg.audio, expect)
+    assert len({seg.audio.shape[0] for seg in segs}) == len(segs)  # each row got its own file's audio
+    (tmp_path / "s2.wav").write_bytes(b"RIFF not really a wav")
+    with pytest.raises((InputError, MediaError), match="s2.wav"):
+        ev.build_segments(rows)
+
+
 def test_evaluate_single_modality(manifest):
     report = evaluate(manifest, model=stub_model(), modality="text", label_map={"happy": "joy"})
     assert [s.name for s in report.scores] == ["text"] and report.mismatch_rate is None
