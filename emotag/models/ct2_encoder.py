@@ -25,6 +25,19 @@ if TYPE_CHECKING:
     import torch
 
 
+#: What a failed conversion raises (the converter's asserts and lookups, CTranslate2's loader, the disk).
+_CONVERSION_ERRORS = (
+    ValueError,
+    TypeError,
+    RuntimeError,
+    NotImplementedError,
+    AssertionError,
+    AttributeError,
+    KeyError,
+    OSError,
+)
+
+
 class CT2Encoder:
     """A converted encoder: ``last_hidden_state`` for tokenised batches, like the transformers model's."""
 
@@ -76,8 +89,10 @@ def convert(model: Any, tokenizer: Any, threads: int) -> CT2Encoder | None:
             spec.save(tmp)
             del spec  # its arrays are a third copy of the weights
             encoder = ctranslate2.Encoder(tmp, device="cpu", compute_type="float32", intra_threads=threads)
-    except (ValueError, RuntimeError, NotImplementedError, AssertionError, AttributeError, KeyError):
-        return None  # a BERT variant the converter does not cover: transformers runs it
+    except _CONVERSION_ERRORS:
+        return (
+            None  # a BERT variant the converter does not cover, or no temporary folder: transformers runs it
+        )
     finally:
         if missing:
             del config.position_embedding_type

@@ -88,3 +88,22 @@ def test_an_encoder_ctranslate2_cannot_take_stays_on_transformers(tmp_path: Path
     assert branch.runs_on == "transformers"
     out = branch.infer(CUES)
     assert out.probs.shape == (len(CUES), len(LABELS)) and np.isfinite(out.probs).all()
+
+
+def test_a_failed_conversion_leaves_the_model_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import ctranslate2
+
+    tok, model = _load(tiny_encoder(tmp_path))
+    had = hasattr(model.config, "position_embedding_type")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("no space left on device")
+
+    monkeypatch.setattr(ctranslate2, "Encoder", refuse)
+    assert convert(model, tok, threads=1) is None
+    assert hasattr(model.config, "position_embedding_type") == had
+    branch = _branch(tok, model, "auto")
+    assert branch.runs_on == "transformers"
+    assert branch.infer(CUES).probs.shape == (len(CUES), len(LABELS))
