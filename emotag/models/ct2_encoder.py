@@ -69,6 +69,8 @@ def convert(model: Any, tokenizer: Any, threads: int) -> CT2Encoder | None:
         return None
     if getattr(config, "position_embedding_type", "absolute") != "absolute":
         return None
+    if getattr(tokenizer, "padding_side", "right") != "right":  # CTranslate2 reads lengths as right padding
+        return None
     try:
         import ctranslate2
         import torch

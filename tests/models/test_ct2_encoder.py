@@ -87,6 +87,10 @@ def test_an_encoder_ctranslate2_cannot_take_stays_on_transformers(tmp_path: Path
     branch = _branch(tok, model, "auto")
     assert branch.runs_on == "transformers"
     out = branch.infer(CUES)
+    (tmp_path / "bert").mkdir()
+    bert_tok, bert = _load(tiny_encoder(tmp_path / "bert"))
+    bert_tok.padding_side = "left"  # lengths could not say where each row's tokens are
+    assert convert(bert, bert_tok, threads=1) is None
     assert out.probs.shape == (len(CUES), len(LABELS)) and np.isfinite(out.probs).all()
 
 
