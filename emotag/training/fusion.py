@@ -801,7 +801,7 @@ def train_fusion_on_pairs(
         params |= p
         probe = FusionModel(params | {"temperature": np.ones(3, np.float32)}, m)
         logits_v = probe.logits(xv, m)
-        logits_c = probe.logits(xc, m)
+        logits_c = logits_v if calibration is None else probe.logits(xc, m)
         temp = fit_temperature(logits_c, yc)
         temps[FUSION_METHODS.index(m)] = temp
         probs_val[m] = softmax(logits_v / temp)
