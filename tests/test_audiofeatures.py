@@ -103,6 +103,33 @@ def test_the_evidence_only_pass_gives_the_same_evidence(voices: dict[str, np.nda
     assert np.array_equal(speech_evidence(waves), ev.numpy())
 
 
+def test_evidence_of_the_speech_span_equals_that_of_the_whole_cue(voices: dict[str, np.ndarray]) -> None:
+    """``speech_evidence`` reads only each cue's speech span but keeps the voiced share of the whole cue."""
+    rng = np.random.default_rng(2)
+    v = voices["high"]
+
+    def room(n: int) -> np.ndarray:
+        return (1e-4 * rng.standard_normal(n)).astype(np.float32)
+
+    word = v[4000:12000]  # half a second of speech
+    waves = [
+        np.concatenate([room(16_037), v, room(23_011)]),  # padded at offsets off the 20 ms grid
+        np.concatenate([np.zeros(5 * SR, np.float32), word, np.zeros(7, np.float32)]),  # a word late in a cue
+        np.concatenate([room(3 * SR), word, room(3 * SR)]),  # little speech: a low voiced share
+        np.concatenate([room(SR), v[:2000], room(SR)]),  # a click-short sound: the 0.5 s shortest span
+        v,
+        np.zeros(2 * SR, np.float32),
+        np.full(SR, np.nan, np.float32),
+        np.zeros(5, np.float32),
+    ]
+    whole = speech_evidence(waves, trim=False)
+    assert np.allclose(speech_evidence(waves), whole, atol=1e-6), (speech_evidence(waves), whole)
+    assert np.allclose(speech_evidence(waves[::-1])[::-1], whole, atol=1e-6)  # whatever it is batched with
+    assert whole[0] > 0.8 and 0.0 < whole[2] < whole[0] and whole[5] == 0.0
+    assert trim_silence(waves[0]).size < 0.7 * waves[0].size  # the spans really are shorter
+    assert trim_silence(waves[1]).size < 0.2 * waves[1].size
+
+
 def test_shapes_masks_and_padding_invariance(voices: dict[str, np.ndarray]) -> None:
     short = voices["high"][:SR]
     alone = compute_features([short])
