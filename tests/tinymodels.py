@@ -67,6 +67,39 @@ def tiny_encoder(tmp: Path) -> Path:
     return out
 
 
+def tiny_mpnet_encoder(tmp: Path) -> Path:
+    """A random MPNet encoder (relative position bias in every layer) + tokenizer saved in ``tmp``.
+
+    The bias table is drawn wide (std 3, not the 0.02 of a fresh init) so that running its layers without
+    it visibly changes the states, as it does in a trained MPNet.
+    """
+    from transformers import MPNetConfig, MPNetModel
+
+    torch.manual_seed(0)
+    tok_cls = getattr(transformers, "MPNetTokenizerFast", None) or transformers.MPNetTokenizer
+    vocab = ["<s>", "<pad>", "</s>", "[UNK]", "<mask>", *dict.fromkeys(WORDS)]
+    try:  # transformers 5: a vocab mapping; 4.x: a vocab file
+        tok = tok_cls(vocab={t: i for i, t in enumerate(vocab)}, do_lower_case=True)
+    except TypeError:
+        (tmp / "mpnet_vocab.txt").write_text("\n".join(vocab) + "\n")
+        tok = tok_cls(vocab_file=str(tmp / "mpnet_vocab.txt"), do_lower_case=True)
+    cfg = MPNetConfig(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=37,
+        vocab_size=len(tok),
+        max_position_embeddings=130,
+    )
+    model = MPNetModel(cfg)
+    with torch.no_grad():
+        model.encoder.relative_attention_bias.weight.normal_(0.0, 3.0)
+    out = tmp / "mpnet"
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
 def tiny_audio_classifier(tmp: Path, id2label: dict[int, str], sample_rate: int = 16000) -> Path:
     """A random Wav2Vec2ForSequenceClassification + feature extractor saved in ``tmp``."""
     from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForSequenceClassification

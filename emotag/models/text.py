@@ -347,11 +347,29 @@ def extended_mask(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return (1.0 - mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
 
 
-def run_layers(layers: Sequence[torch.nn.Module], hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Run encoder layers (``BertLayer``-like) on hidden states with a padding mask."""
+def run_layers(
+    layers: Sequence[torch.nn.Module],
+    hidden: torch.Tensor,
+    mask: torch.Tensor,
+    encoder: torch.nn.Module | None = None,
+) -> torch.Tensor:
+    """Run encoder layers (``BertLayer``-like) on hidden states with a padding mask.
+
+    ``encoder`` is the model's encoder the layers come from: an encoder that adds a relative position bias
+    to every layer's attention (MPNet's ``compute_position_bias``, computed once from the states, as
+    its own ``forward`` does) hands it to each layer; without it an MPNet layer would attend without
+    positions, unlike the same model at inference (BERT-family layers need nothing more).
+    """
+    import torch
+
     ext = extended_mask(mask, hidden.dtype)
+    extra: dict[str, torch.Tensor] = {}
+    bias_fn = getattr(encoder, "compute_position_bias", None)
+    if callable(bias_fn):
+        with torch.no_grad():  # the bias table belongs to the frozen encoder
+            extra["position_bias"] = bias_fn(hidden)
     for layer in layers:
-        out = layer(hidden, ext)
+        out = layer(hidden, ext, **extra)
         hidden = out[0] if isinstance(out, tuple) else out
     return hidden
 

@@ -178,7 +178,7 @@ def _cache(
             if "token_type_ids" in enc:
                 emb_kw["token_type_ids"] = enc["token_type_ids"].to(dev)
             h = model.embeddings(**emb_kw)
-            h = run_layers(layers[:n_frozen], h, mask)
+            h = run_layers(layers[:n_frozen], h, mask, model.encoder)
             if opts.train_layers == 0:
                 pooled = masked_mean(h, tmask.to(dev)).to("cpu", torch.float16)
                 for j, i in enumerate(idx):
@@ -227,12 +227,13 @@ class _Net:
             [copy.deepcopy(model.encoder.layer[i]) for i in range(n - opts.train_layers, n)]
         ).to(dev)
         self.head = make_head(int(model.config.hidden_size), opts.head_hidden, len(LABELS)).to(dev)
+        self.encoder = model.encoder  # frozen; only for what its layers need besides the states (MPNet)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, tmask: torch.Tensor) -> tuple[torch.Tensor, ...]:
         if x.dim() == 2:
             pooled = x
         else:
-            h = run_layers(list(self.layers), x, mask)
+            h = run_layers(list(self.layers), x, mask, self.encoder)
             pooled = masked_mean(h, tmask)
         logits, val = self.head(pooled)
         return logits, val, pooled

@@ -15,7 +15,7 @@ import pytest
 
 from emotag.errors import ModelError, UnknownModelError
 from emotag.timeline import LABELS
-from tests.tinymodels import tiny_classifier, tiny_encoder
+from tests.tinymodels import tiny_classifier, tiny_encoder, tiny_mpnet_encoder
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -130,6 +130,50 @@ def test_train_head_on_user_encoder_then_load(tmp_path):
     np.testing.assert_allclose(mixed.probs[0], alone.probs[0], atol=1e-5)
     with pytest.raises(ValueError, match="contexts"):
         branch.infer(["a", "b"], [[]])
+
+
+@pytest.mark.parametrize("build", [tiny_encoder, tiny_mpnet_encoder], ids=["bert", "mpnet"])
+def test_layers_run_by_hand_give_what_the_model_gives(tmp_path, build):
+    """Training runs encoder layers one by one (cached lower layers, trained upper ones); inference runs the
+    model. Both must agree, MPNet's relative position bias included."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from emotag.models.text import run_layers
+
+    path = build(tmp_path)
+    tok, model = AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path).eval()
+    enc = tok(["i am so happy this is wonderful", "what a day", "hi"], padding=True, return_tensors="pt")
+    mask = enc["attention_mask"]
+    with torch.no_grad():
+        ref = model(**enc).last_hidden_state
+        emb = model.embeddings(input_ids=enc["input_ids"])
+        split = run_layers(
+            model.encoder.layer[1:],
+            run_layers(model.encoder.layer[:1], emb, mask, model.encoder),
+            mask,
+            model.encoder,
+        )
+        bare = run_layers(model.encoder.layer, emb, mask)
+    real = mask.bool()
+    torch.testing.assert_close(split[real], ref[real], atol=1e-5, rtol=1e-5)
+    if build is tiny_mpnet_encoder:  # without the bias the states differ: the test can tell
+        assert float((bare[real] - ref[real]).abs().max()) > 0.02
+
+
+def test_train_head_on_an_mpnet_encoder(tmp_path):
+    """`emotag train --text-encoder` on an MPNet model (e.g. all-mpnet-base-v2) trains and loads."""
+    from emotag.training.text import TextTrainOptions, train_text
+    from tests.training.test_textdata import write_corpus
+
+    data = write_corpus(tmp_path / "data")
+    enc = tiny_mpnet_encoder(tmp_path)
+    opts = TextTrainOptions(train_layers=1, head_hidden=16, epochs=1, batch_size=8, threads=1)
+    rep = train_text(data, tmp_path / "m", seed=0, encoder=str(enc), options=opts, evaluate_reports=False)
+    assert rep["validation"]["calibrated"]["n"] > 0
+    branch = load_text_branch(str(tmp_path / "m"), tmp_path)
+    assert isinstance(branch, TextBranch) and branch.runs_on == "transformers"
+    out = branch.infer(["i am so happy", "i hate you"])
+    assert out.probs.shape == (2, 7) and np.isfinite(out.probs).all()
 
 
 def test_broken_weights_are_a_model_error(tmp_path):
