@@ -85,6 +85,8 @@ class ScoreSet:
         name: ``fused``, ``text`` or ``audio``.
         n: number of scored rows.
         accuracy, unweighted_accuracy, macro_f1, weighted_f1, ece: see :mod:`emotag.metrics`.
+        ece_floor: the ECE a perfectly calibrated model with these confidences shows on this many rows
+            (:func:`emotag.metrics.ece_floor`): an ECE near it is as good as the set can tell.
         confusion: rows = true, columns = predicted, in LABELS order.
         recall: per-class recall (``None`` where a class has no true rows).
     """
@@ -96,6 +98,7 @@ class ScoreSet:
     macro_f1: float
     weighted_f1: float
     ece: float
+    ece_floor: float
     confusion: tuple[tuple[int, ...], ...]
     recall: tuple[float | None, ...]
 
@@ -115,6 +118,7 @@ class ScoreSet:
             macro_f1=metrics.macro_f1(y, pred, k),
             weighted_f1=metrics.weighted_f1(y, pred, k),
             ece=metrics.expected_calibration_error(probs, y) if len(y) else 0.0,
+            ece_floor=metrics.ece_floor(probs) if len(y) else 0.0,
             confusion=tuple(tuple(int(v) for v in row) for row in cm),
             recall=tuple(None if np.isnan(r) else float(r) for r in rec),
         )
@@ -127,6 +131,7 @@ class ScoreSet:
             "macro_f1": self.macro_f1,
             "weighted_f1": self.weighted_f1,
             "ece": self.ece,
+            "ece_floor": self.ece_floor,
             "recall": dict(zip(LABELS, self.recall, strict=True)),
             "confusion": [list(r) for r in self.confusion],
         }
@@ -494,12 +499,16 @@ def format_report(report: EvalReport) -> str:
         lines.append(f"voice normalisation: {report.groups} group(s) of rows (--group-by {report.group_by})")
     lines += [
         "",
-        f"{'':8} {'n':>6} {'acc':>7} {'UA':>7} {'macroF1':>8} {'wF1':>7} {'ECE':>7}",
+        f"{'':8} {'n':>6} {'acc':>7} {'UA':>7} {'macroF1':>8} {'wF1':>7} {'ECE':>7} {'floor':>7}",
     ]
     for s in report.scores:
         lines.append(
             f"{s.name:8} {s.n:>6} {s.accuracy:>7.3f} {s.unweighted_accuracy:>7.3f} {s.macro_f1:>8.3f} "
-            f"{s.weighted_f1:>7.3f} {s.ece:>7.3f}"
+            f"{s.weighted_f1:>7.3f} {s.ece:>7.3f} {s.ece_floor:>7.3f}"
+        )
+    if report.scores:
+        lines.append(
+            "floor: the ECE a perfectly calibrated model with these confidences shows on this many rows"
         )
     if report.mismatch_rate is not None:
         lines.append(

@@ -14,6 +14,10 @@ dependency):
 * weighted-F1: per-class F1 weighted by each class's support in ``y_true``.
 * ECE: expected calibration error of the top-label confidence, 15 equal-width bins over (0, 1] (Guo et al.
   2017, "On Calibration of Modern Neural Networks").
+* ECE floor (:func:`ece_floor`, no library has it): the ECE that a *perfectly* calibrated model with the
+  same confidences shows on the same number of rows, from labels drawn from its own probabilities. ECE is
+  biased upwards on small sets (each bin's accuracy is a noisy estimate), so a measured ECE is read
+  against this floor: on 240 clips a calibrated speech model measures about 0.055.
 * confusion matrix: rows are true labels, columns predicted, in the order of ``labels``.
 """
 
@@ -128,3 +132,43 @@ def expected_calibration_error(
         if mask.any():
             ece += mask.mean() * abs(correct[mask].mean() - conf[mask].mean())
     return float(ece)
+
+
+def ece_floor(probs: npt.ArrayLike, n_bins: int = 15, draws: int = 200, seed: int = 0) -> float:
+    """Mean ECE of ``probs`` when each row's label is drawn from ``probs`` itself (see module docstring).
+
+    That model is calibrated by construction, so what it measures is sampling noise alone: the floor a
+    measured :func:`expected_calibration_error` on this many rows cannot be told apart from.
+
+    Args:
+        probs: ``(n, k)`` probabilities (rows are renormalised).
+        n_bins: as in :func:`expected_calibration_error`.
+        draws: label draws averaged.
+        seed: seed of the draws (the result is deterministic).
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    if p.ndim != 2:
+        raise ValueError(f"probs must be (n, k); got {p.shape}")
+    n = p.shape[0]
+    if n == 0:
+        return 0.0
+    p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-12)
+    conf = p.max(axis=1)
+    pred = p.argmax(axis=1)
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    idx = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
+    onehot = np.zeros((n, n_bins))
+    onehot[np.arange(n), idx] = 1.0
+    count = onehot.sum(axis=0)
+    conf_sum = conf @ onehot
+    cdf = np.cumsum(p, axis=1)
+    rng = np.random.default_rng(seed)
+    total = 0.0
+    step = max(1, min(50, 4_000_000 // (n * p.shape[1])))  # draws at a time: bounded memory on large sets
+    for start in range(0, draws, step):
+        u = rng.random((min(step, draws - start), n, 1))
+        labels = np.minimum((cdf[None] < u).sum(axis=2), p.shape[1] - 1)
+        hits = (labels == pred[None]).astype(np.float64) @ onehot  # (draws, bins) correct per bin
+        gap = np.abs(hits - conf_sum[None]) / n  # |acc - conf| x share, per bin
+        total += float(gap[:, count > 0].sum())
+    return total / draws

@@ -282,6 +282,13 @@ def render_markdown(card: Mapping[str, Any]) -> str:
         if data:
             out.append(f"### {section}")
             out.append("")
+            if section == "eval":
+                out += [
+                    "`ece_floor`: the ECE that a perfectly calibrated model with the same confidences "
+                    "shows on that many rows (sampling noise, `emotag.metrics.ece_floor`); an ECE near its "
+                    "floor is as calibrated as the set can tell.",
+                    "",
+                ]
             out += _figure_lines(section, data)
             out.append("")
     if card.get("training_seconds"):

@@ -87,6 +87,8 @@ def test_evaluate_both(manifest, monkeypatch):
     text_table = format_report(report)
     assert "fused" in text_table and "mismatch flagged on 33.3%" in text_table and "other x1" in text_table
     assert "voice normalisation" in text_table
+    assert 0.0 < fused.ece_floor < 1.0 and d["scores"]["fused"]["ece_floor"] == fused.ece_floor
+    assert "floor" in text_table.splitlines()[5]  # the ECE column has its floor beside it
 
 
 def test_files_are_decoded_side_by_side_into_the_rows_of_the_manifest(tmp_path):

@@ -87,3 +87,27 @@ def test_ece_against_independent_binning():
         if m.any():
             total += m.mean() * abs((pred[m] == y[m]).mean() - conf[m].mean())
     assert metrics.expected_calibration_error(probs, y) == pytest.approx(total)
+
+
+def test_ece_floor_is_the_ece_of_a_calibrated_model_at_that_size():
+    rng = np.random.default_rng(4)
+    logits = rng.normal(0, 2, (240, 7))
+    probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    # the same quantity by brute force: labels drawn from the probabilities, ECE of each draw, averaged
+    brute = np.mean(
+        [
+            metrics.expected_calibration_error(probs, [rng.choice(7, p=row) for row in probs])
+            for _ in range(300)
+        ]
+    )
+    floor = metrics.ece_floor(probs)
+    assert floor == pytest.approx(brute, abs=0.006)
+    assert 0.03 < floor < 0.12  # 240 rows: far from 0, though the model is calibrated by construction
+    big = np.repeat(probs, 40, axis=0)
+    assert metrics.ece_floor(big) < floor / 3  # the floor falls with n (about as 1/sqrt(n))
+    assert metrics.ece_floor(probs) == floor  # seeded
+    assert metrics.ece_floor(np.zeros((0, 7))) == 0.0
+    # an over-confident model sits well above its floor
+    sharp = np.exp(2 * logits) / np.exp(2 * logits).sum(1, keepdims=True)
+    y = np.array([rng.choice(7, p=row) for row in probs])
+    assert metrics.expected_calibration_error(sharp, y) > 2 * metrics.ece_floor(sharp)
