@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from emotag import metrics
 from emotag.models.audio import ProsodyStats
 from emotag.models.whisper_audio import CENTRED
 from emotag.timeline import LABELS
@@ -228,6 +229,11 @@ def cross_validate(
     """Per fold and summary: UA and ECE of the branch reading each test clip alone, per speaker, and with
     the statistics of the whole test fold (``corpus``: 4 unknown, mixed speakers); see :func:`_branch_probs`.
 
+    The summary also holds ``pooled``: ECE over all out-of-fold clips at once, beside the mean of the
+    per-fold figures and the floor a calibrated model shows on a fold's clips
+    (:func:`emotag.metrics.ece_floor`): a fold's few hundred clips put that floor near 0.06, so the per-fold
+    mean alone overstates the error.
+
     ``keep``: if given, each fold's branch (heads that never saw that fold's test speakers) is appended,
     for :func:`save_folds` (fusion trains on their held-out outputs). ``degraded``: ``(N, 1536)`` pooled
     states of each clip's degraded copy (:func:`encode_degraded`): each fold is also scored on its test
@@ -239,6 +245,9 @@ def cross_validate(
     spk = [c.speaker for c in clips]
     y = np.array([c.label_index for c in clips], np.int64)
     rows: list[dict[str, Any]] = []
+    groups = (("ua_alone", "none"), ("ua_per_speaker", "speaker"), ("ua_corpus", "corpus"))
+    oof = {g: np.zeros((len(clips), len(LABELS)), np.float32) for _, g in groups}
+    seen = np.zeros(len(clips), bool)
     for f in range(len(folds)):
         test_s, val_s = set(folds[f]), set(folds[(f + 1) % len(folds)])
         te = [i for i, s in enumerate(spk) if s in test_s]
@@ -249,10 +258,13 @@ def cross_validate(
         if keep is not None:
             keep.append(branch)
         row: dict[str, Any] = {"fold": f, "test_speakers": sorted(test_s), "temperatures": temps}
-        for key, group in (("ua_alone", "none"), ("ua_per_speaker", "speaker"), ("ua_corpus", "corpus")):
+        seen[te] = True
+        for key, group in groups:
             p = _branch_probs(branch, feats[te, 0], [spk[i] for i in te], group)
+            oof[group][te] = p
             row[key] = unweighted_accuracy(y[te], p.argmax(1))
             row[f"ece_{key[3:]}"] = ece(p, y[te])
+            row[f"ece_floor_{key[3:]}"] = metrics.ece_floor(p)
             if degraded is not None:
                 dp = _branch_probs(branch, degraded[te], [spk[i] for i in te], group)
                 row[f"degraded_{key}"] = unweighted_accuracy(y[te], dp.argmax(1))
@@ -269,6 +281,13 @@ def cross_validate(
             "min": float(v.min()),
             "max": float(v.max()),
         }
+    pooled: dict[str, Any] = {"clips": int(seen.sum())}
+    for key, group in groups:
+        name = key[3:]
+        pooled[f"ece_{name}"] = ece(oof[group][seen], y[seen])
+        pooled[f"ece_{name}_per_fold_mean"] = float(np.mean([r[f"ece_{name}"] for r in rows]))
+        pooled[f"ece_floor_{name}_per_fold_mean"] = float(np.mean([r[f"ece_floor_{name}"] for r in rows]))
+    summary["pooled"] = pooled
     return {"folds": rows, "summary": summary}
 
 
