@@ -487,8 +487,9 @@ def speech_evidence(
     import torch
 
     waves = [np.asarray(w, dtype=np.float32).reshape(-1) for w in waveforms]
-    counts = np.array([_prosody_frames(w.size) for w in waves], np.int64)
+    counts = None  # frames of each whole cue, when only its span is analysed
     if trim:
+        counts = torch.tensor([_prosody_frames(w.size) for w in waves], dtype=torch.int64)
         spans = [speech_span(w) for w in waves]  # NaN anywhere: the whole cue
         waves = [w[lo - lo % PROSODY_HOP : hi] for w, (lo, hi) in zip(waves, spans, strict=True)]
     out = np.zeros(len(waves), np.float32)
@@ -496,8 +497,7 @@ def speech_evidence(
     for s in range(0, len(waves), EVIDENCE_BATCH):
         idx = order[s : s + EVIDENCE_BATCH]
         batch, lengths = pad_batch([waves[i] for i in idx])
-        _, ev = prosody_and_evidence(
-            batch, lengths, evidence_only=True, frame_counts=torch.from_numpy(counts[idx]) if trim else None
-        )
+        frame_counts = counts[torch.from_numpy(idx)] if counts is not None else None
+        _, ev = prosody_and_evidence(batch, lengths, evidence_only=True, frame_counts=frame_counts)
         out[idx] = ev.numpy()
     return out
