@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from emotag import metrics
 from emotag.audiofeatures import N_PROSODY
 from emotag.models.audio import AudioNetConfig
 from emotag.timeline import LABEL_VALENCE_AROUSAL, LABELS
@@ -391,25 +392,6 @@ def ensemble(nets: Sequence[torch.nn.Module]) -> torch.nn.Module:
     return Ensemble().eval()
 
 
-def unweighted_accuracy(y: npt.NDArray[np.int64], pred: npt.NDArray[np.int64]) -> float:
-    """Mean per-class recall over the classes present in ``y``."""
-    recalls = [float(np.mean(pred[y == c] == c)) for c in range(N_CLASSES) if np.any(y == c)]
-    return float(np.mean(recalls)) if recalls else 0.0
-
-
-def ece(probs: npt.NDArray[np.float32], y: npt.NDArray[np.int64], bins: int = 15) -> float:
-    """Expected calibration error of the top-1 probability (equal-width bins)."""
-    conf = probs.max(1)
-    correct = (probs.argmax(1) == y).astype(np.float64)
-    edges = np.linspace(0, 1, bins + 1)
-    total = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        m = (conf > lo) & (conf <= hi)
-        if m.any():
-            total += m.mean() * abs(correct[m].mean() - conf[m].mean())
-    return float(total)
-
-
 def softmax(z: npt.NDArray[np.float32], t: float = 1.0) -> npt.NDArray[np.float32]:
     z = z / t
     z = z - z.max(1, keepdims=True)
@@ -527,7 +509,7 @@ def train_net(
             sched.step()
             tot_loss += float(loss.detach()) * len(rows)
         vl = predict_logits(net, val_set, val_rows, spk, pm_t, ps_t)
-        ua = unweighted_accuracy(y_val, vl.argmax(1))
+        ua = metrics.unweighted_accuracy(y_val, vl.argmax(1), N_CLASSES)
         _say(
             progress,
             f"audio{tag}: epoch {epoch + 1}/{cfg.epochs} loss {tot_loss / len(tr):.3f} "
@@ -688,14 +670,14 @@ def run_folds(
         if te:
             tl = predict_logits(net, prep.clean, te, spk, pm_t, ps_t)
             tl_nofile = predict_logits(net, prep.clean, te, spk, pm_t, ps_t, use_file_stats=False)
-            row["test_ua"] = unweighted_accuracy(y[te], tl.argmax(1))
-            row["test_ua_no_file_stats"] = unweighted_accuracy(y[te], tl_nofile.argmax(1))
+            row["test_ua"] = metrics.unweighted_accuracy(y[te], tl.argmax(1), N_CLASSES)
+            row["test_ua_no_file_stats"] = metrics.unweighted_accuracy(y[te], tl_nofile.argmax(1), N_CLASSES)
             row["test_acc"] = float(np.mean(tl.argmax(1) == y[te]))
-            row["test_ece_raw"] = ece(softmax(tl), y[te])
-            row["test_ece_cal"] = ece(softmax(tl, t), y[te])
+            row["test_ece_raw"] = metrics.expected_calibration_error(softmax(tl), y[te])
+            row["test_ece_cal"] = metrics.expected_calibration_error(softmax(tl, t), y[te])
             if degraded is not None:
                 dl = predict_logits(net, degraded, te, spk, pm_t, ps_t)
-                row["degraded_ua"] = unweighted_accuracy(y[te], dl.argmax(1))
+                row["degraded_ua"] = metrics.unweighted_accuracy(y[te], dl.argmax(1), N_CLASSES)
         _say(
             progress,
             f"audio: fold {f + 1} " + ", ".join(f"{k}={v:.3f}" for k, v in row.items() if type(v) is float),
@@ -865,11 +847,11 @@ def train_audio(
         "validation_speakers": list(val_speakers),
         "members": infos,
         "temperature": temperature,
-        "val_ua": unweighted_accuracy(y[va], vl.argmax(1)),
-        "val_ua_no_file_stats": unweighted_accuracy(y[va], vl_nf.argmax(1)),
+        "val_ua": metrics.unweighted_accuracy(y[va], vl.argmax(1), N_CLASSES),
+        "val_ua_no_file_stats": metrics.unweighted_accuracy(y[va], vl_nf.argmax(1), N_CLASSES),
         "val_acc": float(np.mean(vl.argmax(1) == y[va])),
-        "val_ece_raw": ece(softmax(vl), y[va]),
-        "val_ece_cal": ece(softmax(vl, temperature), y[va]),
+        "val_ece_raw": metrics.expected_calibration_error(softmax(vl), y[va]),
+        "val_ece_cal": metrics.expected_calibration_error(softmax(vl, temperature), y[va]),
         "config": {k: v for k, v in cfg.__dict__.items() if k not in ("net", "device", "workers")},
     }
     if with_folds:

@@ -35,7 +35,7 @@ from emotag import metrics
 from emotag.models.audio import ProsodyStats
 from emotag.models.whisper_audio import CENTRED
 from emotag.timeline import LABELS
-from emotag.training.audio import ece, fit_temperature, unweighted_accuracy
+from emotag.training.audio import fit_temperature
 from emotag.training.audiodata import Clip, load_clip, read_manifest, read_ravdess, speaker_folds
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ def train_head(
             opt.step()
         head.eval()
         with torch.inference_mode():
-            ua = unweighted_accuracy(yv, head(xvt)[0].numpy().argmax(1))
+            ua = metrics.unweighted_accuracy(yv, head(xvt)[0].numpy().argmax(1), len(LABELS))
         if ua > best:
             best, best_state = ua, {k: v.clone() for k, v in head.state_dict().items()}
     assert best_state is not None
@@ -262,12 +262,12 @@ def cross_validate(
         for key, group in groups:
             p = _branch_probs(branch, feats[te, 0], [spk[i] for i in te], group)
             oof[group][te] = p
-            row[key] = unweighted_accuracy(y[te], p.argmax(1))
-            row[f"ece_{key[3:]}"] = ece(p, y[te])
+            row[key] = metrics.unweighted_accuracy(y[te], p.argmax(1), len(LABELS))
+            row[f"ece_{key[3:]}"] = metrics.expected_calibration_error(p, y[te])
             row[f"ece_floor_{key[3:]}"] = metrics.ece_floor(p)
             if degraded is not None:
                 dp = _branch_probs(branch, degraded[te], [spk[i] for i in te], group)
-                row[f"degraded_{key}"] = unweighted_accuracy(y[te], dp.argmax(1))
+                row[f"degraded_{key}"] = metrics.unweighted_accuracy(y[te], dp.argmax(1), len(LABELS))
         rows.append(row)
     summary = {}
     keys = ["ua_alone", "ua_per_speaker", "ua_corpus", "ece_alone", "ece_per_speaker", "ece_corpus"]
@@ -284,7 +284,7 @@ def cross_validate(
     pooled: dict[str, Any] = {"clips": int(seen.sum())}
     for key, group in groups:
         name = key[3:]
-        pooled[f"ece_{name}"] = ece(oof[group][seen], y[seen])
+        pooled[f"ece_{name}"] = metrics.expected_calibration_error(oof[group][seen], y[seen])
         pooled[f"ece_{name}_per_fold_mean"] = float(np.mean([r[f"ece_{name}"] for r in rows]))
         pooled[f"ece_floor_{name}_per_fold_mean"] = float(np.mean([r[f"ece_floor_{name}"] for r in rows]))
     summary["pooled"] = pooled
