@@ -76,13 +76,13 @@ def report(
         s = rep["summary"].get(k)
         if s:
             print(f"{k:24} mean {s['mean']:.3f} ± {s['std']:.3f}  (min {s['min']:.3f}, max {s['max']:.3f})")
-    pooled = rep["summary"].get("pooled")
+    summary, pooled = rep["summary"], rep["summary"].get("pooled")
     if pooled:  # ECE over all out-of-fold clips at once, beside the per-fold mean and its sampling floor
         for g in ("alone", "per_speaker", "corpus"):
             print(
                 f"ece_{g:20} pooled over {pooled['clips']} clips {pooled[f'ece_{g}']:.3f}  (per-fold mean "
-                f"{pooled[f'ece_{g}_per_fold_mean']:.3f}; calibrated floor per fold "
-                f"{pooled[f'ece_floor_{g}_per_fold_mean']:.3f})"
+                f"{summary[f'ece_{g}']['mean']:.3f}; calibrated floor per fold "
+                f"{summary[f'ece_floor_{g}']['mean']:.3f})"
             )
     print(f"{time.monotonic() - t0:.0f} s")
     if args.json:

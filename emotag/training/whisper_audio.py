@@ -229,10 +229,9 @@ def cross_validate(
     """Per fold and summary: UA and ECE of the branch reading each test clip alone, per speaker, and with
     the statistics of the whole test fold (``corpus``: 4 unknown, mixed speakers); see :func:`_branch_probs`.
 
-    The summary also holds ``pooled``: ECE over all out-of-fold clips at once, beside the mean of the
-    per-fold figures and the floor a calibrated model shows on a fold's clips
-    (:func:`emotag.metrics.ece_floor`): a fold's few hundred clips put that floor near 0.06, so the per-fold
-    mean alone overstates the error.
+    Each fold also gives the floor a calibrated model shows on its clips (``ece_floor_*``,
+    :func:`emotag.metrics.ece_floor`): a fold's few hundred clips put it near 0.06, so the per-fold ECE
+    overstates the error; the summary's ``pooled`` holds the ECE over all out-of-fold clips at once.
 
     ``keep``: if given, each fold's branch (heads that never saw that fold's test speakers) is appended,
     for :func:`save_folds` (fusion trains on their held-out outputs). ``degraded``: ``(N, 1536)`` pooled
@@ -271,6 +270,7 @@ def cross_validate(
         rows.append(row)
     summary = {}
     keys = ["ua_alone", "ua_per_speaker", "ua_corpus", "ece_alone", "ece_per_speaker", "ece_corpus"]
+    keys += ["ece_floor_alone", "ece_floor_per_speaker", "ece_floor_corpus"]
     if degraded is not None:
         keys += ["degraded_ua_alone", "degraded_ua_per_speaker", "degraded_ua_corpus"]
     for key in keys:
@@ -283,10 +283,7 @@ def cross_validate(
         }
     pooled: dict[str, Any] = {"clips": int(seen.sum())}
     for key, group in groups:
-        name = key[3:]
-        pooled[f"ece_{name}"] = metrics.expected_calibration_error(oof[group][seen], y[seen])
-        pooled[f"ece_{name}_per_fold_mean"] = float(np.mean([r[f"ece_{name}"] for r in rows]))
-        pooled[f"ece_floor_{name}_per_fold_mean"] = float(np.mean([r[f"ece_floor_{name}"] for r in rows]))
+        pooled[f"ece_{key[3:]}"] = metrics.expected_calibration_error(oof[group][seen], y[seen])
     summary["pooled"] = pooled
     return {"folds": rows, "summary": summary}
 
