@@ -1219,9 +1219,6 @@ def train_fusion(
         cache_fit, fit_pairs, audio_fit, run_audio_items, copies=opts.voice_copies, seed=seed
     )
     cache_val, val_pairs, _ = side(text_val, audio_val, 2)
-    calibration = with_voice_copies(
-        cache_val, val_pairs, audio_val, run_audio_items, copies=opts.calibration_voice_copies, seed=seed + 1
-    )
     if paired is not None:
         p_text, p_audio, groups = _paired_items(paired)
         p_out_t = run_text(text_branch, p_text, progress=progress)
@@ -1246,6 +1243,11 @@ def train_fusion(
                 fit_pairs = merge_pairs(fit_pairs, extra, t_off, a_off)
             else:
                 val_pairs = merge_pairs(val_pairs, extra, t_off, a_off)
+    # After the paired rows: the temperatures are fitted on every validation pair (real pairs included)
+    # plus the augmented copies of the constructed ones.
+    calibration = with_voice_copies(
+        cache_val, val_pairs, audio_val, run_audio_items, copies=opts.calibration_voice_copies, seed=seed + 1
+    )
 
     model, report = train_fusion_on_pairs(
         cache_fit, fit_pairs, cache_val, val_pairs, seed=seed, options=opts, calibration=calibration

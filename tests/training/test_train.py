@@ -121,6 +121,48 @@ def test_quick_model_predicts(trained):
         load_model(out, audio_model="cnn", fusion="hybrid")
 
 
+@pytest.mark.slow
+def test_real_paired_validation_rows_join_the_temperature_fit(trained, tmp_path, monkeypatch):
+    """`emotag train --paired`: the real pairs that land in validation are among the pairs the fusion
+    temperatures are fitted on (with the augmented copies of the constructed ones), not left out."""
+    import shutil
+    import zlib
+
+    import emotag.training.fusion as fusion_training
+    from emotag.evaluation import read_manifest
+    from tests import mediagen
+
+    out, *_ = trained
+    model_dir = tmp_path / "m"
+    shutil.copytree(out, model_dir)
+    said = [("joy", "We won and this is wonderful!"), ("anger", "Get out of here now!")]
+    manifest = tmp_path / "paired.csv"
+    lines, val_files, fit_files, k = [], 0, 0, 0
+    while val_files < 2 or fit_files < 2:  # files split by a hash of their path: have both kinds
+        label, text = said[k % 2]
+        wav = mediagen.speak(text, tmp_path / f"p{k}.wav")
+        lines.append(f"{wav.name},,,{text},{label}")
+        manifest.write_text("audio,start,end,text,label\n" + "\n".join(lines) + "\n")
+        last = read_manifest(manifest)[0][-1]
+        is_val = zlib.crc32(str(last.audio).encode("utf-8")) % 5 == 0
+        val_files, fit_files, k = val_files + is_val, fit_files + (not is_val), k + 1
+    seen: dict[str, object] = {}
+    real = fusion_training.train_fusion_on_pairs
+
+    def spy(cache_fit, fit_pairs, cache_val, val_pairs, **kw):  # type: ignore[no-untyped-def]
+        seen["val"], seen["calibration"] = val_pairs, kw.get("calibration")
+        return real(cache_fit, fit_pairs, cache_val, val_pairs, **kw)
+
+    monkeypatch.setattr(fusion_training, "train_fusion_on_pairs", spy)
+    fusion_training.train_fusion(DATA, model_dir, seed=0, paired=manifest, limit=24)
+    val, (cal_cache, cal) = seen["val"], seen["calibration"]  # type: ignore[misc]
+    assert val.kind.count("paired") == val_files
+    assert cal.kind.count("paired") == val_files  # every real validation pair, each once
+    assert len(cal.label) > len(val.label)  # plus the augmented copies of constructed pairs
+    paired = [j for j, kind in enumerate(cal.kind) if kind == "paired"]
+    assert max(cal.audio_idx[paired]) < cal_cache.audio.probs.shape[0]  # indices point into its cache
+
+
 def test_summary_says_which_actors_fusion_heard(tmp_path):
     from emotag.training import TrainReport
 
