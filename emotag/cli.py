@@ -188,6 +188,14 @@ def _export_decorator() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     "--context", type=int, default=2, show_default=True, help="Previous cues the text branch reads."
 )
 @click.option("--batch-size", type=int, default=32, show_default=True, help="Cues per model call.")
+@click.option(
+    "--group-by",
+    type=click.Choice(["speaker", "file", "none"]),
+    default="speaker",
+    show_default=True,
+    help="Read each voice against the cues of its speaker (where the subtitles name one: WebVTT <v>, "
+    "ASS Name; other cues against the whole file), of the whole file, or on its own.",
+)
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @_export_decorator()
 @click.pass_context
@@ -210,6 +218,7 @@ def tag_command(
     modality: str,
     context: int,
     batch_size: int,
+    group_by: str,
     force: bool,
     **export_kwargs: Any,
 ) -> None:
@@ -242,6 +251,7 @@ def tag_command(
         language=language,
         context=context,
         batch_size=batch_size,
+        group_by=group_by,
     )
     loaded: dict[str, Any] = {}
 

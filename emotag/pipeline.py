@@ -40,6 +40,8 @@ MIN_AUDIO_MS = 400
 #: Audio handed to the model per cue is capped at this length (a longer cue is scored on its first 30 s;
 #: subtitle cues are 1–7 s, so this only bounds memory for pathological files).
 MAX_AUDIO_MS = 30_000
+#: Voice normalisation choices (``TagOptions.group_by``, ``emotag tag --group-by``).
+GROUP_BY: tuple[str, ...] = ("speaker", "file", "none")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,9 @@ class TagOptions:
         language: spoken language hint for ASR.
         context: how many previous cues the text branch may read as context.
         batch_size: cues per model call.
+        group_by: how the voices are normalised (see :data:`GROUP_BY`): ``"speaker"`` (each speaker the
+            subtitles name on their own, the other cues against the whole file), ``"file"`` (every cue
+            against the whole file) or ``"none"`` (each cue alone).
     """
 
     subs: str | None = None
@@ -67,6 +72,7 @@ class TagOptions:
     language: str | None = None
     context: int = 2
     batch_size: int = 32
+    group_by: str = "speaker"
 
 
 def tag(
@@ -105,6 +111,7 @@ def tag(
     from emotag import media, sources
 
     opts = _merge_options(options, option_overrides)
+    _check_group_by(opts.group_by)
     media_path = media.check_readable(path)
     probed = probe if probe is not None else media.probe(media_path)
     if progress:
@@ -138,6 +145,7 @@ def tag(
             emotion_model,
             context=opts.context,
             batch_size=opts.batch_size,
+            group_by=opts.group_by,
             progress=progress,
         )
     )
@@ -159,6 +167,7 @@ def score(
     *,
     context: int = 2,
     batch_size: int = 32,
+    group_by: str = "speaker",
     progress: Progress | None = None,
 ) -> Iterator[TaggedCue]:
     """Score cues against a waveform, lazily, a batch at a time (usable without any media file).
@@ -169,14 +178,17 @@ def score(
         model: the emotion model.
         context: number of preceding cues given to the text branch as context.
         batch_size: cues per model call.
+        group_by: voice normalisation, one of :data:`GROUP_BY` (see :class:`TagOptions`).
         progress: optional ``progress(stage, done, total)`` callable: ``"analyse"`` while the model reads
             the file's voices (models with ``for_file``), then ``"score"``.
 
     Yields:
         One :class:`~emotag.timeline.TaggedCue` per cue, in order.
     """
-    segs = segments(cues, audio, context=context)
-    model = bind_to_file(model, segs, _stage(progress, "analyse"))  # models that normalise per file
+    _check_group_by(group_by)
+    segs = segments(cues, audio, context=context, speakers=group_by == "speaker")
+    if group_by != "none":  # models that normalise voices per file (and per named speaker)
+        model = bind_to_file(model, segs, _stage(progress, "analyse"))
     total = len(cues)
     if progress:
         progress("score", 0, total)
@@ -193,6 +205,11 @@ def score(
             progress("score", min(total, start + batch_size), total)
 
 
+def _check_group_by(group_by: str) -> None:
+    if group_by not in GROUP_BY:
+        raise ValueError(f"unknown voice grouping {group_by!r}; choose one of {', '.join(GROUP_BY)}")
+
+
 def _stage(progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:
     """``progress`` narrowed to one stage: ``(done, total)`` -> ``progress(stage, done, total)``."""
     if progress is None:
@@ -202,20 +219,21 @@ def _stage(progress: Progress | None, stage: str) -> Callable[[int, int], None] 
 
 
 def segments(
-    cues: Sequence[Cue], audio: npt.NDArray[np.float32] | None, *, context: int = 2
+    cues: Sequence[Cue], audio: npt.NDArray[np.float32] | None, *, context: int = 2, speakers: bool = True
 ) -> list[Segment]:
-    """Build the model's view of each cue: plain text, padded audio slice, previous cues' text.
+    """Build the model's view of each cue: plain text, padded audio slice, previous cues' text, speaker.
 
     Zero-length cues get a :data:`MIN_AUDIO_MS` window centred on their time; overlapping cues (two
     speakers) simply share audio. Context is the plain text of the ``context`` cues that start before
-    this one (overlaps included), oldest first.
+    this one (overlaps included), oldest first. With ``speakers`` each segment carries its cue's speaker
+    name (``None`` where the subtitles name nobody).
     """
     out: list[Segment] = []
     texts = [c.plain for c in cues]
     for i, cue in enumerate(cues):
         wave = None if audio is None else slice_audio(audio, cue.start_ms, cue.end_ms)
         ctx = tuple(t for t in texts[max(0, i - context) : i] if t) if context > 0 else ()
-        out.append(Segment(text=texts[i], audio=wave, context=ctx))
+        out.append(Segment(text=texts[i], audio=wave, context=ctx, speaker=cue.speaker if speakers else None))
     return out
 
 

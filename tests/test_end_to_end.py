@@ -75,3 +75,48 @@ def test_cnn_audio_branch_tags_the_sample(sample: Path, tmp_path: Path) -> None:
     by_text = {c["text"]: c for c in data["cues"]}
     assert by_text["We won the award! I can't believe it, this is the best day ever!"]["label"] == "joy"
     assert by_text["I miss them so much. Nothing has felt right since."]["label"] == "sadness"
+
+
+SPEAKER_LINES = (
+    "I can't believe you did this",
+    "what a lovely morning",
+    "where are my keys",
+    "leave me alone",
+    "we won the game",
+    "the train is late again",
+    "thank you so much",
+    "I am so tired today",
+)
+
+
+@pytest.mark.slow
+def test_naming_the_speakers_reads_each_voice_against_its_own(tmp_path: Path, tools: None) -> None:
+    """Two voices (low male, high female) say the same lines in one file: read against the whole file, the
+    high voice sounds different on every line; read against each speaker's own cues (WebVTT ``<v>``), the
+    two voices' readings of the same line come much closer."""
+    from tests import mediagen
+
+    low = {"voice": "en-us+m3", "pitch": 20}
+    high = {"voice": "en-us+f3", "pitch": 80, "speed": 175}
+    lines = [(t, kw) for t in SPEAKER_LINES for kw in (low, high)]
+    placed = mediagen.concat_speech(lines, tmp_path / "two.wav")
+    who = ["Low", "High"] * len(SPEAKER_LINES)
+    mediagen.write_vtt([(*c, w) for c, w in zip(placed, who, strict=True)], tmp_path / "two.vtt")
+
+    def gap(group_by: str) -> float:
+        out = tmp_path / group_by
+        out.mkdir()
+        args = ["-q", "tag", str(tmp_path / "two.wav"), "--modality", "audio", "-o", str(out)]
+        result = CliRunner().invoke(cli, [*args, "--group-by", group_by])
+        assert result.exit_code == 0, result.output
+        cues = json.loads((out / "two.emotag.json").read_text(encoding="utf-8"))["cues"]
+        assert [c["speaker"] for c in cues] == who
+        probs = [[c["probs"][lb] for lb in LABELS] for c in cues]
+        return sum(
+            sum(abs(a - b) for a, b in zip(probs[i], probs[i + 1], strict=True))
+            for i in range(0, len(probs), 2)
+        )
+
+    by_speaker, by_file = gap("speaker"), gap("file")
+    assert by_speaker < 0.8 * by_file, (by_speaker, by_file)
+    assert gap("none") > 0  # each cue alone still runs

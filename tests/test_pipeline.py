@@ -104,3 +104,43 @@ def test_slice_audio_clamps_to_the_file() -> None:
     audio = np.ones(SAMPLE_RATE, dtype=np.float32)
     piece = slice_audio(audio, 0, 900)
     assert piece is not None and len(piece) == SAMPLE_RATE  # start padding clamped at 0, end at the file end
+
+
+class _FileBound(KeywordModel):
+    """A keyword model that normalises per file: records what ``for_file`` was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bound: list[list[str | None]] = []
+
+    def for_file(self, segments):  # the EmotionModel extension the pipeline looks for
+        self.bound.append([s.speaker for s in segments])
+        return self
+
+
+@pytest.mark.parametrize(
+    ("group_by", "bound"),
+    [("speaker", [["Ann", None, "Bob"]]), ("file", [[None, None, None]]), ("none", [])],
+)
+def test_voice_grouping_decides_what_the_model_is_bound_with(group_by: str, bound: list) -> None:
+    audio = np.full(SAMPLE_RATE * 3, 0.2, dtype=np.float32)
+    cues = [
+        Cue(1, 0, 900, "hi", speaker="Ann"),
+        Cue(2, 1000, 1900, "hello"),
+        Cue(3, 2000, 2900, "hey", "Bob"),
+    ]
+    model = _FileBound()
+    tagged = list(score(cues, audio, model, group_by=group_by))
+    assert model.bound == bound  # "none": never bound to the file
+    names = ["Ann", None, "Bob"] if group_by == "speaker" else [None, None, None]
+    assert [s.speaker for s in model.seen] == names
+    assert [tc.cue.speaker for tc in tagged] == ["Ann", None, "Bob"]  # the cues themselves keep their names
+
+
+def test_unknown_voice_grouping_is_refused_before_any_work(
+    tmp_path: Path, keyword_model: KeywordModel
+) -> None:
+    with pytest.raises(ValueError, match="voice grouping 'actor'"):
+        list(score([Cue(1, 0, 900, "hi")], None, keyword_model, group_by="actor"))
+    with pytest.raises(ValueError, match="speaker, file, none"):
+        emotag.tag(tmp_path / "missing.mp4", model=keyword_model, group_by="actor")  # before the path check

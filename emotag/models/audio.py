@@ -54,6 +54,9 @@ MAX_CHUNK_S = 8.0
 BATCH_SIZE = 32
 #: Minimum number of cues with speech for file statistics to be used.
 MIN_FILE_CUES = 5
+#: How many cues the file's statistics count as when a named speaker's own are shrunk towards them (see
+#: :func:`shrink_stats`).
+SPEAKER_PRIOR_CUES = 5
 #: File name of the audio branch's config next to ``config.json``.
 CONFIG_NAME = "audio.json"
 #: ``--audio-model`` value selecting the model directory's Whisper-encoder branch.
@@ -269,6 +272,24 @@ def speech_stats(analysis: VoiceAnalysis) -> ProsodyStats | None:
     return ProsodyStats(
         mean=keep.mean(0).astype(np.float32), std=keep.std(0).astype(np.float32), count=int(keep.shape[0])
     )
+
+
+def shrink_stats(own: ProsodyStats, pooled: ProsodyStats, prior: float = SPEAKER_PRIOR_CUES) -> ProsodyStats:
+    """One speaker's statistics pulled towards the whole file's: weight ``n / (n + prior)`` on the speaker's
+    own ``n`` cues, the rest on the file's (means and variances blended alike).
+
+    Why: a speaker's own statistics beat the file's once the file mixes voices, but a few cues give noisy
+    ones. Measured out of fold (``python bench/speaker_norm.py --folds DIR``: the 6 cross-validation folds'
+    heads of an ``emotag train`` run, each on its held-out RAVDESS actors, the 3 eval actors left out; a
+    speaker of ``k`` cues beside a whole speaker of the other gender in one file), unweighted accuracy on the
+    small speaker's cues against the file's / its own / these shrunk statistics (``prior`` 5): 5 cues
+    0.740 / 0.746 / 0.789, 8 cues 0.749 / 0.789 / 0.794, 12 cues 0.761 / 0.810 / 0.812, 30 cues 0.780 /
+    0.826 / 0.824 (each clip alone: 0.755). ``prior`` 10 and 20 were lower at every size up to 30.
+    """
+    w = own.count / (own.count + max(0.0, float(prior)))
+    mean = w * own.mean + (1.0 - w) * pooled.mean
+    var = w * np.square(own.std) + (1.0 - w) * np.square(pooled.std)
+    return ProsodyStats(mean=mean.astype(np.float32), std=np.sqrt(var).astype(np.float32), count=own.count)
 
 
 def _chunks(w: npt.NDArray[np.float32], max_len: int) -> list[npt.NDArray[np.float32]]:

@@ -31,11 +31,14 @@ class Segment:
         text: the cue text without markup (may be empty).
         audio: float32 mono waveform at :data:`SAMPLE_RATE`, or ``None`` when there is none.
         context: plain text of the preceding cues of the same file, oldest first (may be empty).
+        speaker: who speaks, when the subtitles say (``None`` otherwise); a model bound to a file
+            (``for_file``) may normalise each named speaker's voice on its own.
     """
 
     text: str
     audio: npt.NDArray[np.float32] | None = None
     context: tuple[str, ...] = ()
+    speaker: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -169,3 +169,19 @@ def test_packaged_branch_on_held_out_ravdess_actors() -> None:
     recalls = [np.mean(pred[y == k] == k) for k in np.unique(y)]
     assert float(np.mean(recalls)) > 0.4  # chance is 1/6 here (no strong neutral)
     assert (out.evidence > 0.5).mean() > 0.9
+
+
+def test_shrink_stats_weighs_a_speakers_own_cues_against_the_file() -> None:
+    from emotag.models.audio import SPEAKER_PRIOR_CUES, ProsodyStats, shrink_stats
+
+    own = ProsodyStats(
+        np.array([2.0, -1.0], np.float32), np.array([1.0, 3.0], np.float32), SPEAKER_PRIOR_CUES
+    )
+    pooled = ProsodyStats(np.array([0.0, 1.0], np.float32), np.array([2.0, 1.0], np.float32), 100)
+    half = shrink_stats(own, pooled)  # as many own cues as the prior: halfway, variances averaged
+    assert np.allclose(half.mean, [1.0, 0.0]) and np.allclose(half.std, np.sqrt([2.5, 5.0]))
+    assert half.count == SPEAKER_PRIOR_CUES and half.mean.dtype == np.float32
+    many = shrink_stats(ProsodyStats(own.mean, own.std, 995), pooled)
+    assert np.allclose(many.mean, 0.995 * own.mean + 0.005 * pooled.mean)
+    same = shrink_stats(own, pooled, prior=0)
+    assert np.allclose(same.mean, own.mean) and np.allclose(same.std, own.std)

@@ -182,3 +182,92 @@ def test_bind_to_file_passes_progress_only_to_models_that_take_it():
     heard: list[tuple[int, int]] = []
     new = NewStyle()
     assert bind_to_file(new, segs, lambda d, t: heard.append((d, t))) is new and heard == [(2, 2)]
+
+
+LINES = (
+    "I can't believe you did this",
+    "what a lovely morning",
+    "where are my keys",
+    "leave me alone",
+    "we won the game",
+    "the train is late again",
+)
+
+
+@pytest.fixture(scope="module")
+def speakers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[np.ndarray]]:
+    """espeak-ng voices: Ann (6 lines, low), Bob (4 lines, high and fast), and 3 lines of nobody named."""
+    from tests import mediagen
+
+    d = tmp_path_factory.mktemp("speakers")
+
+    def say(who: str, lines: tuple[str, ...], **kw: object) -> list[np.ndarray]:
+        return [mediagen.read_wav(mediagen.speak(t, d / f"{who}{i}.wav", **kw)) for i, t in enumerate(lines)]  # type: ignore[arg-type]
+
+    return {
+        "ann": say("ann", LINES, pitch=25),
+        "bob": say("bob", LINES[:4], pitch=80, speed=190),
+        "nobody": say("nobody", LINES[3:], pitch=50, amplitude=60),
+    }
+
+
+def _shrunk_reference(model: MultimodalModel, own: list[np.ndarray], everyone: list[np.ndarray]):
+    """The audio branch's output for ``own`` read against their shrunk statistics, and against the file's."""
+    from emotag.models.audio import shrink_stats
+
+    ab = model.audio_branch
+    file_stats = ab.stats_from(ab.analyse(everyone))  # type: ignore[union-attr]
+    mine = ab.stats_from(ab.analyse(own))  # type: ignore[union-attr]
+    assert file_stats is not None and mine is not None
+    shrunk = ab.infer(own, file_stats=shrink_stats(mine, file_stats))  # type: ignore[union-attr,call-arg]
+    return shrunk, ab.infer(own, file_stats=file_stats)  # type: ignore[union-attr,call-arg]
+
+
+@pytest.fixture(scope="module")
+def packaged_voice() -> MultimodalModel:
+    """The packaged model's voice branch alone (the Whisper encoder and its trained heads)."""
+    from emotag.models import load_model
+
+    try:
+        model = load_model(modality="audio")
+    except Exception as exc:  # noqa: BLE001 - the packaged encoder is an optional install
+        pytest.skip(f"packaged model unavailable: {exc}")
+    assert isinstance(model, MultimodalModel)
+    model.batch_size = 4
+    return model
+
+
+def test_named_speakers_are_read_against_their_own_voices_the_rest_against_the_file(speakers, packaged_voice):
+    model = packaged_voice
+    ann, bob, nobody = speakers["ann"], speakers["bob"], speakers["nobody"]
+    waves = [ann[0], bob[0], ann[1], nobody[0], ann[2], bob[1], ann[3], nobody[1], ann[4], bob[2], ann[5]]
+    waves += [bob[3], nobody[2]]
+    who = ["Ann", "Bob", " ann ", None, "ANN", "Bob", "Ann", None, "Ann", "Bob", "Ann", "Bob", None]
+    segs = [Segment(f"line {i}", w, speaker=s) for i, (w, s) in enumerate(zip(waves, who, strict=True))]
+    preds = model.for_file(segs).predict(segs)  # speakers interleaved, batches of 4: answers in input order
+    own, by_file = _shrunk_reference(model, ann, waves)
+    ann_rows = [i for i, s in enumerate(who) if s and s.strip().lower() == "ann"]
+    assert len(ann_rows) == len(ann)
+    for k, i in enumerate(ann_rows):
+        got = preds[i].audio
+        assert got is not None
+        assert np.allclose(got.probs, own.probs[k], atol=1e-6)  # case and spacing of the name ignored
+        assert np.abs(np.subtract(got.probs, by_file.probs[k])).max() > 1e-3  # not the file's reading
+    plain = model.for_file([Segment(s.text, s.audio) for s in segs]).predict(segs)
+    for i, s in enumerate(who):
+        a, b = preds[i].audio, plain[i].audio
+        assert a is not None and b is not None
+        gap = np.abs(np.subtract(a.probs, b.probs)).max()
+        if s is None or s.strip() == "Bob":  # unnamed, or under the minimum of cues: the file's statistics
+            assert gap < 1e-6
+        else:
+            assert gap > 1e-3
+
+
+def test_a_file_of_one_named_speaker_reads_like_the_file(speakers, packaged_voice):
+    model = packaged_voice
+    segs = [Segment("", w, speaker="Ann") for w in speakers["ann"]]
+    named = model.for_file(segs).predict(segs)
+    plain = model.for_file([Segment("", s.audio) for s in segs]).predict(segs)
+    for a, b in zip(named, plain, strict=True):  # own statistics are the file's: shrinking changes nothing
+        assert np.allclose(a.emotion.probs, b.emotion.probs, atol=1e-6)
