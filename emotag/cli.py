@@ -194,7 +194,8 @@ def _export_decorator() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     default="speaker",
     show_default=True,
     help="Read each voice against the cues of its speaker (where the subtitles name one: WebVTT <v>, "
-    "ASS Name; other cues against the whole file), of the whole file, or on its own.",
+    "ASS Name, or labels like '[SPEAKER_00]: ' or 'JOHN: '; other cues against the whole file), of the "
+    "whole file, or on its own.",
 )
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @_export_decorator()

@@ -221,15 +221,16 @@ def _stage(progress: Progress | None, stage: str) -> Callable[[int, int], None] 
 def segments(
     cues: Sequence[Cue], audio: npt.NDArray[np.float32] | None, *, context: int = 2, speakers: bool = True
 ) -> list[Segment]:
-    """Build the model's view of each cue: plain text, padded audio slice, previous cues' text, speaker.
+    """Build the model's view of each cue: its words, padded audio slice, previous cues' words, speaker.
 
     Zero-length cues get a :data:`MIN_AUDIO_MS` window centred on their time; overlapping cues (two
     speakers) simply share audio. Context is the plain text of the ``context`` cues that start before
-    this one (overlaps included), oldest first. With ``speakers`` each segment carries its cue's speaker
-    name (``None`` where the subtitles name nobody).
+    this one (overlaps included), oldest first. A cue's words are its plain text without the label naming
+    its speaker (:attr:`~emotag.timeline.Cue.spoken`). With ``speakers`` each segment carries its cue's
+    speaker name (``None`` where the subtitles name nobody).
     """
     out: list[Segment] = []
-    texts = [c.plain for c in cues]
+    texts = [c.spoken for c in cues]
     for i, cue in enumerate(cues):
         wave = None if audio is None else slice_audio(audio, cue.start_ms, cue.end_ms)
         ctx = tuple(t for t in texts[max(0, i - context) : i] if t) if context > 0 else ()

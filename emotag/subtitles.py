@@ -22,6 +22,10 @@ Hand-written, because no library covers it:
 * **Wild-cue policy** (the same for every format): overlapping cues are kept; zero-length cues are kept and
   counted in a warning (the pipeline decides); cues out of order are sorted by start (stable) and renumbered;
   an end before its start is clamped to the start; cues with no text are dropped. Each fix adds one warning.
+* **Speaker labels.** Where the format names no speaker, a label opening the cue text names one
+  (``[SPEAKER_00]: `` as diarising transcribers write it, ``JOHN: ``, ``>> ANNA: ``, see
+  :func:`emotag.timeline.speaker_label`) when the same label opens two or more cues; the text stays as
+  written, and :attr:`~emotag.timeline.Cue.spoken` is what the model reads.
 * **Sidecar lookup** (:func:`find_sidecar`): ``name.srt``, ``name.<lang>.srt``, ``.vtt``, ``.ass``, ``.ssa``.
 """
 
@@ -31,12 +35,13 @@ import codecs
 import os
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from emotag.errors import SubtitleError
-from emotag.timeline import Cue, plain_text
+from emotag.timeline import Cue, plain_text, speaker_label
 
 __all__ = [
     "SUBTITLE_SUFFIXES",
@@ -355,6 +360,9 @@ def _read_text(
     else:
         raise SubtitleError(name, f"unsupported subtitle format {fmt!r}", "use srt, vtt, ass or ssa")
     cues, fixes = _tidy(raw)
+    cues, labelled = _label_speakers(cues)
+    if labelled:
+        fixes.append(f"speakers named by text labels on {labelled} cue(s)")
     if not cues:
         raise SubtitleError(
             name, "has no cues with text", "check that it is a subtitle file with timed lines"
@@ -462,6 +470,22 @@ def _tidy(raw: list[_Raw]) -> tuple[list[Cue], list[str]]:
         warnings.append("cues were out of order; sorted by start time and renumbered")
     cues = [Cue(i, s, e, t, sp) for i, (s, e, t, sp) in enumerate(kept, 1)]
     return cues, warnings
+
+
+def _label_speakers(cues: list[Cue]) -> tuple[list[Cue], int]:
+    """Name the speaker of cues that open with a speaker label (``[SPEAKER_00]: ``, ``JOHN: ``), where the
+    format named none. Only labels that open two or more cues count, so a lone ``Listen: ...`` is left
+    alone; the cue text is kept as written (exports show it), :attr:`Cue.spoken` drops the label."""
+    labels = [speaker_label(c.plain) if c.speaker is None else None for c in cues]
+    counts = Counter(lab[0] for lab in labels if lab is not None)
+    out, named = [], 0
+    for cue, lab in zip(cues, labels, strict=True):
+        if lab is not None and counts[lab[0]] >= 2:
+            out.append(replace(cue, speaker=lab[0]))
+            named += 1
+        else:
+            out.append(cue)
+    return out, named
 
 
 # ------------------------------------------------------------------------------------------------ sidecar

@@ -35,6 +35,14 @@ LABEL_VALENCE_AROUSAL: Mapping[str, tuple[float, float]] = {
 _TAG_RE = re.compile(r"<[^>]*>")
 _ASS_OVERRIDE_RE = re.compile(r"\{\\[^}]*\}")
 _SPACE_RE = re.compile(r"\s+")
+#: A speaker label opening a cue's plain text: ``[SPEAKER_00]: `` (diarising transcribers such as WhisperX),
+#: ``JOHN: ``, ``Speaker 1: ``, ``Dr. Ruth Smith: ``, after an optional ``>>`` (broadcast captions) or ``-``
+#: (dialogue dash). A bare name is one to four words, the first capitalised.
+_LABEL_RE = re.compile(
+    r"^(?:>>\s*|-\s*)?"
+    r"(?:\[(?P<bracket>[^\[\]:]{1,40})\]|(?P<name>[^\W\d_][\w.'\u2019-]*(?: [\w.'\u2019-]+){0,3}))"
+    r"\s*:(?:\s+|$)"
+)
 
 
 def plain_text(text: str) -> str:
@@ -43,6 +51,19 @@ def plain_text(text: str) -> str:
     text = text.replace("\\N", " ").replace("\\n", " ").replace("\\h", " ")
     text = _TAG_RE.sub("", text)
     return _SPACE_RE.sub(" ", text).strip()
+
+
+def speaker_label(plain: str) -> tuple[str, str] | None:
+    """``(speaker, rest of the text)`` when plain cue text opens with a speaker label (see
+    :data:`_LABEL_RE`), else ``None``. Whether a file's labels are names is the reader's call
+    (:func:`emotag.subtitles.read_cues` takes only names that recur)."""
+    m = _LABEL_RE.match(plain)
+    if m is None:
+        return None
+    name = (m.group("bracket") or m.group("name") or "").strip()
+    if not name or (m.group("name") is not None and (len(name) > 32 or not name[0].isupper())):
+        return None
+    return name, plain[m.end() :].strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +122,17 @@ class Cue:
 
     @property
     def plain(self) -> str:
-        """The text the model reads: markup stripped, whitespace collapsed."""
+        """The text without markup: markup stripped, whitespace collapsed."""
         return plain_text(self.text)
+
+    @property
+    def spoken(self) -> str:
+        """The text the model reads: :attr:`plain` without a label naming this cue's :attr:`speaker`."""
+        plain = plain_text(self.text)
+        if self.speaker is None:
+            return plain
+        label = speaker_label(plain)
+        return label[1] if label is not None and label[0] == self.speaker else plain
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,10 +90,14 @@ SPEAKER_LINES = (
 
 
 @pytest.mark.slow
-def test_naming_the_speakers_reads_each_voice_against_its_own(tmp_path: Path, tools: None) -> None:
+@pytest.mark.parametrize("named_by", ["vtt-voice", "srt-label"])
+def test_naming_the_speakers_reads_each_voice_against_its_own(
+    tmp_path: Path, tools: None, named_by: str
+) -> None:
     """Two voices (low male, high female) say the same lines in one file: read against the whole file, the
-    high voice sounds different on every line; read against each speaker's own cues (WebVTT ``<v>``), the
-    two voices' readings of the same line come much closer."""
+    high voice sounds different on every line; read against each speaker's own cues (named by WebVTT
+    ``<v>`` or by ``[SPEAKER_00]: `` labels in an SRT), the two voices' readings of the same line come
+    much closer."""
     from tests import mediagen
 
     low = {"voice": "en-us+m3", "pitch": 20}
@@ -101,7 +105,11 @@ def test_naming_the_speakers_reads_each_voice_against_its_own(tmp_path: Path, to
     lines = [(t, kw) for t in SPEAKER_LINES for kw in (low, high)]
     placed = mediagen.concat_speech(lines, tmp_path / "two.wav")
     who = ["Low", "High"] * len(SPEAKER_LINES)
-    mediagen.write_vtt([(*c, w) for c, w in zip(placed, who, strict=True)], tmp_path / "two.vtt")
+    if named_by == "vtt-voice":
+        mediagen.write_vtt([(*c, w) for c, w in zip(placed, who, strict=True)], tmp_path / "two.vtt")
+    else:
+        labelled = [(s, e, f"[{w}]: {t}") for (s, e, t), w in zip(placed, who, strict=True)]
+        mediagen.write_srt(labelled, tmp_path / "two.srt")
 
     def gap(group_by: str) -> float:
         out = tmp_path / group_by

@@ -144,3 +144,16 @@ def test_unknown_voice_grouping_is_refused_before_any_work(
         list(score([Cue(1, 0, 900, "hi")], None, keyword_model, group_by="actor"))
     with pytest.raises(ValueError, match="speaker, file, none"):
         emotag.tag(tmp_path / "missing.mp4", model=keyword_model, group_by="actor")  # before the path check
+
+
+def test_the_model_reads_the_words_without_the_speaker_label() -> None:
+    cues = [
+        Cue(1, 0, 900, "[SPEAKER_00]: <i>I hate</i> mondays", speaker="SPEAKER_00"),
+        Cue(2, 1000, 1900, "JOHN: me too", speaker="Mary"),  # a label naming someone else stays
+        Cue(3, 2000, 2900, "Note: no speaker"),
+    ]
+    segs = segments(cues, None, context=2)
+    assert [s.text for s in segs] == ["I hate mondays", "JOHN: me too", "Note: no speaker"]
+    assert segs[2].context == ("I hate mondays", "JOHN: me too")
+    assert [s.speaker for s in segs] == ["SPEAKER_00", "Mary", None]
+    assert [s.speaker for s in segments(cues, None, speakers=False)] == [None, None, None]

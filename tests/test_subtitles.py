@@ -82,6 +82,49 @@ def test_vtt_voice_span_becomes_speaker(tmp_path: Path) -> None:
     assert cl.cues[0].text == "Hello <i>there</i>"
 
 
+def test_speaker_labels_in_the_text_name_the_speaker(tmp_path: Path) -> None:
+    """Diarised transcripts (WhisperX writes ``[SPEAKER_00]: ``) and captions (``>> ANNA:``, ``JOHN:``)."""
+    lines = [
+        "[SPEAKER_00]: So how was the trip?",
+        "[SPEAKER_01]: <i>Honestly?</i> A disaster.",
+        ">> ANNA: I told you so.",
+        "[SPEAKER_00]: Come on,\nit can't have been that bad.",
+        "- ANNA: It was.",
+        "Listen: we land at six.",  # a capitalised word and a colon once: not a speaker
+        "[SPEAKER_01]: It rained all week.",
+        "No label here.",
+    ]
+    cl = read_cues(
+        mg.write_srt([(i * 1000, i * 1000 + 900, t) for i, t in enumerate(lines)], tmp_path / "d.srt")
+    )
+    names = [c.speaker for c in cl.cues]
+    assert names == ["SPEAKER_00", "SPEAKER_01", "ANNA", "SPEAKER_00", "ANNA", None, "SPEAKER_01", None]
+    assert (
+        cl.cues[1].text == "[SPEAKER_01]: <i>Honestly?</i> A disaster."
+    )  # written as it was: exports keep it
+    assert [c.spoken for c in cl.cues[:6]] == [
+        "So how was the trip?",
+        "Honestly? A disaster.",
+        "I told you so.",
+        "Come on, it can't have been that bad.",
+        "It was.",
+        "Listen: we land at six.",
+    ]
+    assert "speakers named by text labels on 6 cue(s)" in cl.warnings
+
+
+def test_a_named_speaker_is_not_renamed_by_a_label(tmp_path: Path) -> None:
+    cues = [
+        (0, 900, "JOHN: hi", "Alice"),
+        (1000, 1900, "JOHN: hello", "Alice"),
+        (2000, 2900, "Alice: yes", "Alice"),
+    ]
+    cl = read_cues(mg.write_ass(cues, tmp_path / "n.ass"))
+    assert [c.speaker for c in cl.cues] == ["Alice", "Alice", "Alice"]
+    assert [c.spoken for c in cl.cues] == ["JOHN: hi", "JOHN: hello", "yes"]  # only its own name is dropped
+    assert not any("text labels" in w for w in cl.warnings)
+
+
 ACCENTED = [(0, 1000, "Café, déjà vu! Où est la crème brûlée?"), (1500, 2500, "Señor, ¿qué pasó? Grüße.")]
 
 
