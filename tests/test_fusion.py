@@ -117,6 +117,44 @@ def test_mismatch_threshold_flags_the_most_clashes_within_the_false_flag_budget(
     assert 0.05 <= choose_threshold(same, target, target == 0) <= 0.95
 
 
+def test_each_modalitys_bias_goes_with_its_evidence():
+    """A late bias belongs to its modality: it moves nothing where that modality has no evidence."""
+    from emotag.fusion import late_logits
+
+    fm = FusionModel.untrained()
+    push = np.array([3.0, 0, 0, 0, 0, 0, 0], np.float32)  # towards anger
+    labels = ["joy", "sadness", "fear"]
+    voice_only = FusionInput.from_outputs(peaked(labels, evidence=0.0), peaked(labels, p=0.6))
+    p_text = fm.params | {"late.bias_t": push}
+    np.testing.assert_allclose(late_logits(voice_only, p_text), late_logits(voice_only, fm.params), atol=1e-6)
+    p_audio = fm.params | {"late.bias_a": push}
+    assert [LABELS[i] for i in late_logits(voice_only, p_audio).argmax(1)] == ["anger"] * 3
+    nothing = FusionInput.from_outputs(
+        uniform(2), uniform(2)
+    )  # neither says anything: uniform, whatever the biases
+    logits = late_logits(nothing, fm.params | {"late.bias_t": push, "late.bias_a": push})
+    np.testing.assert_allclose(logits, 0.0, atol=1e-6)
+
+
+def test_first_format_files_with_one_shared_bias_still_load_and_apply_it(tmp_path):
+    from safetensors.numpy import save_file
+
+    from emotag.fusion import FORMAT
+
+    fm = FusionModel.untrained()
+    old = {k: v for k, v in fm.params.items() if not k.startswith("late.bias_")}
+    old["late.bias"] = np.array([0, 0, 0, 0, 0, 0, 5.0], np.float32)  # a strong shared prior for neutral
+    save_file(old, str(tmp_path / "v1.safetensors"), metadata={"format": "emotag-fusion-1", "method": "late"})
+    back = FusionModel.load(tmp_path / "v1.safetensors")
+    x = FusionInput.from_outputs(uniform(2), peaked(["joy", "anger"], p=0.6))
+    assert [LABELS[i] for i in back.fuse(x).probs.argmax(1)] == [
+        "neutral",
+        "neutral",
+    ]  # added whatever speaks
+    fm.save(tmp_path / "v2.safetensors")
+    assert FORMAT == "emotag-fusion-2" and FusionModel.load(tmp_path / "v2.safetensors").methods == ("late",)
+
+
 def test_save_load_round_trip(tmp_path):
     fm = FusionModel.untrained(8, 4)
     path = tmp_path / "fusion.safetensors"

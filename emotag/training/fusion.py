@@ -420,7 +420,8 @@ def _late_t(x: Mapping[str, torch.Tensor], p: Mapping[str, torch.Tensor], prefix
     e_t, e_a = x["text_evidence"], x["audio_evidence"]
     w_t = scale[0] * e_t * 2 * torch.sigmoid(g[0, 0] * e_t + g[0, 1] * (1 - h_t) + g[0, 2])
     w_a = scale[1] * e_a * 2 * torch.sigmoid(g[1, 0] * e_a + g[1, 1] * (1 - h_a) + g[1, 2])
-    return w_t[:, None] * lp_t + w_a[:, None] * lp_a + p[f"{prefix}.bias"][None, :]
+    out = w_t[:, None] * (lp_t + p[f"{prefix}.bias_t"]) + w_a[:, None] * (lp_a + p[f"{prefix}.bias_a"])
+    return out
 
 
 def _lin_t(x: torch.Tensor, p: Mapping[str, torch.Tensor], name: str) -> torch.Tensor:
@@ -505,7 +506,9 @@ def _init_params(method: str, x: FusionInput, seed: int) -> tuple[dict[str, F32]
         pre = "late" if method == "late" else "hybrid.late"
         p[f"{pre}.scale"] = np.zeros(2, np.float32)
         p[f"{pre}.gate"] = np.zeros((2, 3), np.float32)
-        p[f"{pre}.bias"] = np.zeros(N_LABELS, np.float32)
+        # one bias per modality, scaled by its weight: no prior is added where neither says anything
+        p[f"{pre}.bias_t"] = np.zeros(N_LABELS, np.float32)
+        p[f"{pre}.bias_a"] = np.zeros(N_LABELS, np.float32)
     if method == "early":
         for nm, emb, pres in (
             ("norm_t", x.text_embedding, x.text_present),
