@@ -324,8 +324,10 @@ def _tag_one(
     rendered = [(p, exporters.render(track, fmt, export_opts)) for fmt, p in targets]
     written = exporters.write_all(rendered, force=force)
     elapsed = time.perf_counter() - started
+    speakers = len({tc.cue.speaker for tc in track if tc.cue.speaker})
+    named = f" ({speakers} speaker{'s' if speakers != 1 else ''} named)" if speakers else ""
     info(
-        f"{path}: {len(track)} cues from {track.source} in {elapsed:.1f} s → "
+        f"{path}: {len(track)} cues{named} from {track.source} in {elapsed:.1f} s → "
         + ", ".join(str(p) for p in written)
     )
 

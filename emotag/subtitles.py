@@ -360,9 +360,7 @@ def _read_text(
     else:
         raise SubtitleError(name, f"unsupported subtitle format {fmt!r}", "use srt, vtt, ass or ssa")
     cues, fixes = _tidy(raw)
-    cues, labelled = _label_speakers(cues)
-    if labelled:
-        fixes.append(f"speakers named by text labels on {labelled} cue(s)")
+    cues = _label_speakers(cues)
     if not cues:
         raise SubtitleError(
             name, "has no cues with text", "check that it is a subtitle file with timed lines"
@@ -472,20 +470,16 @@ def _tidy(raw: list[_Raw]) -> tuple[list[Cue], list[str]]:
     return cues, warnings
 
 
-def _label_speakers(cues: list[Cue]) -> tuple[list[Cue], int]:
+def _label_speakers(cues: list[Cue]) -> list[Cue]:
     """Name the speaker of cues that open with a speaker label (``[SPEAKER_00]: ``, ``JOHN: ``), where the
     format named none. Only labels that open two or more cues count, so a lone ``Listen: ...`` is left
     alone; the cue text is kept as written (exports show it), :attr:`Cue.spoken` drops the label."""
     labels = [speaker_label(c.plain) if c.speaker is None else None for c in cues]
     counts = Counter(lab[0] for lab in labels if lab is not None)
-    out, named = [], 0
-    for cue, lab in zip(cues, labels, strict=True):
-        if lab is not None and counts[lab[0]] >= 2:
-            out.append(replace(cue, speaker=lab[0]))
-            named += 1
-        else:
-            out.append(cue)
-    return out, named
+    return [
+        replace(cue, speaker=lab[0]) if lab is not None and counts[lab[0]] >= 2 else cue
+        for cue, lab in zip(cues, labels, strict=True)
+    ]
 
 
 # ------------------------------------------------------------------------------------------------ sidecar
