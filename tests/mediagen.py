@@ -48,6 +48,19 @@ LONG_LINES: tuple[str, ...] = (
 )
 
 
+#: Short everyday lines, one voice or several saying them (the per-speaker voice tests).
+SPEAKER_LINES: tuple[str, ...] = (
+    "I can't believe you did this",
+    "what a lovely morning",
+    "where are my keys",
+    "leave me alone",
+    "we won the game",
+    "the train is late again",
+    "thank you so much",
+    "I am so tired today",
+)
+
+
 def _run(cmd: Sequence[str]) -> None:
     proc = subprocess.run(list(cmd), capture_output=True, text=True)
     if proc.returncode != 0:

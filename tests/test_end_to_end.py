@@ -77,18 +77,6 @@ def test_cnn_audio_branch_tags_the_sample(sample: Path, tmp_path: Path) -> None:
     assert by_text["I miss them so much. Nothing has felt right since."]["label"] == "sadness"
 
 
-SPEAKER_LINES = (
-    "I can't believe you did this",
-    "what a lovely morning",
-    "where are my keys",
-    "leave me alone",
-    "we won the game",
-    "the train is late again",
-    "thank you so much",
-    "I am so tired today",
-)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("named_by", ["vtt-voice", "srt-label"])
 def test_naming_the_speakers_reads_each_voice_against_its_own(
@@ -102,9 +90,9 @@ def test_naming_the_speakers_reads_each_voice_against_its_own(
 
     low = {"voice": "en-us+m3", "pitch": 20}
     high = {"voice": "en-us+f3", "pitch": 80, "speed": 175}
-    lines = [(t, kw) for t in SPEAKER_LINES for kw in (low, high)]
+    lines = [(t, kw) for t in mediagen.SPEAKER_LINES for kw in (low, high)]
     placed = mediagen.concat_speech(lines, tmp_path / "two.wav")
-    who = ["Low", "High"] * len(SPEAKER_LINES)
+    who = ["Low", "High"] * len(mediagen.SPEAKER_LINES)
     if named_by == "vtt-voice":
         mediagen.write_vtt([(*c, w) for c, w in zip(placed, who, strict=True)], tmp_path / "two.vtt")
     else:

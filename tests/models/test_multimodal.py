@@ -10,6 +10,7 @@ from emotag.errors import ModelError
 from emotag.fusion import FusionModel
 from emotag.models.base import EmotionModel, Segment
 from emotag.models.multimodal import MultimodalModel
+from tests import mediagen
 
 
 def make(modality: str = "both", **kw):
@@ -184,21 +185,12 @@ def test_bind_to_file_passes_progress_only_to_models_that_take_it():
     assert bind_to_file(new, segs, lambda d, t: heard.append((d, t))) is new and heard == [(2, 2)]
 
 
-LINES = (
-    "I can't believe you did this",
-    "what a lovely morning",
-    "where are my keys",
-    "leave me alone",
-    "we won the game",
-    "the train is late again",
-)
+LINES = mediagen.SPEAKER_LINES[:6]
 
 
 @pytest.fixture(scope="module")
 def speakers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[np.ndarray]]:
     """espeak-ng voices: Ann (6 lines, low), Bob (4 lines, high and fast), and 3 lines of nobody named."""
-    from tests import mediagen
-
     d = tmp_path_factory.mktemp("speakers")
 
     def say(who: str, lines: tuple[str, ...], **kw: object) -> list[np.ndarray]:
