@@ -44,6 +44,20 @@ def concat_rows(parts: Sequence[Rows]) -> Rows:
     return replace(first, **joined)
 
 
+def take_rows(rows: Rows, idx: Sequence[int] | npt.NDArray[np.int64]) -> Rows:
+    """The rows ``idx`` (in that order) of a record like those :func:`concat_rows` joins."""
+    k = np.asarray(idx, dtype=np.int64)
+    return replace(rows, **{f.name: getattr(rows, f.name)[k] for f in fields(rows)})
+
+
+def unsort_rows(parts: Sequence[Rows], order: Sequence[int]) -> Rows:
+    """Join ``parts`` computed for the inputs in ``order`` (a permutation) and put the rows back in input
+    order."""
+    inv = np.empty(len(order), dtype=np.int64)
+    inv[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
+    return take_rows(concat_rows(parts), inv)
+
+
 @dataclass(frozen=True, slots=True)
 class BranchOutput:
     """One branch's answer for a batch of ``n`` inputs.

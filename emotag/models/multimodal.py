@@ -16,7 +16,6 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,7 +23,7 @@ import numpy as np
 from emotag.errors import ModelError
 from emotag.fusion import FUSION_METHODS, FusionInput, FusionModel, FusionOutput
 from emotag.models.base import SAMPLE_RATE, Prediction, Segment
-from emotag.models.branches import concat_rows
+from emotag.models.branches import concat_rows, take_rows, unsort_rows
 from emotag.timeline import LABELS, Emotion
 
 if TYPE_CHECKING:
@@ -49,18 +48,6 @@ def _executor() -> ThreadPoolExecutor:
     if _EXECUTOR is None:
         _EXECUTOR = ThreadPoolExecutor(max_workers=2, thread_name_prefix="emotag-branch")
     return _EXECUTOR
-
-
-def _unsort(outs: list[BranchOutput], order: list[int]) -> BranchOutput:
-    """Concatenate outputs computed in ``order`` and put the rows back in input order."""
-    from emotag.models.branches import BranchOutput
-
-    cat = concat_rows(outs)
-    inv = np.empty(len(order), dtype=np.int64)
-    inv[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
-    return BranchOutput(
-        cat.probs[inv], cat.valence[inv], cat.arousal[inv], cat.embedding[inv], cat.evidence[inv]
-    )
 
 
 def _emotion(probs: np.ndarray, valence: float, arousal: float) -> Emotion:
@@ -163,7 +150,7 @@ class MultimodalModel:
             texts = [segments[r].text.strip() for r in chunk]
             contexts = [tuple(segments[r].context) for r in chunk]
             outs.append(self._text.infer(texts, contexts))
-        return _unsort(outs, order)
+        return unsort_rows(outs, order)
 
     def _has_audio(self, segment: Segment) -> bool:
         """Whether a segment has enough audio for the audio branch (shorter counts as absent)."""
@@ -217,7 +204,7 @@ class MultimodalModel:
             rows.append(hit[2])
         if source is None:
             return None
-        return _take_rows(source, rows)
+        return take_rows(source, rows)
 
     def _stats_for(self, segment: Segment) -> Any:
         """The statistics this bound model reads ``segment``'s voice against (the file's by default)."""
@@ -238,7 +225,7 @@ class MultimodalModel:
                 outs.append(self._infer_audio(segments, [rows[j] for j in chunk], stats[chunk[0]]))
                 chunk = []
             chunk.append(k)
-        return _unsort(outs, order)
+        return unsort_rows(outs, order)
 
     def _infer_audio(self, segments: Sequence[Segment], chunk: list[int], stats: Any) -> BranchOutput:
         assert self._audio is not None
@@ -343,13 +330,6 @@ def speaker_key(name: str | None) -> str | None:
     return key or None
 
 
-def _take_rows(analysis: Any, rows: Sequence[int]) -> Any:
-    """The rows ``rows`` of a :class:`~emotag.models.audio.VoiceAnalysis`-like analysis."""
-    k = np.asarray(rows, dtype=np.int64)
-    a = analysis
-    return replace(a, prosody=a.prosody[k], evidence=a.evidence[k], lengths=a.lengths[k])
-
-
 def _speaker_stats(
     stats_from: Callable[[Any], Any], analysis: Any, speakers: Sequence[str | None], file_stats: Any
 ) -> list[Any]:
@@ -366,7 +346,7 @@ def _speaker_stats(
         if key is not None:
             rows.setdefault(key, []).append(k)
     for idx in rows.values():
-        own = stats_from(_take_rows(analysis, idx))
+        own = stats_from(take_rows(analysis, idx))
         if isinstance(own, ProsodyStats):
             shrunk = shrink_stats(own, file_stats)
             for k in idx:

@@ -75,7 +75,7 @@ from emotag.fusion import (
     mismatch_features,
     softmax,
 )
-from emotag.models.branches import concat_rows
+from emotag.models.branches import concat_rows, take_rows, unsort_rows
 from emotag.timeline import LABEL_VALENCE_AROUSAL, LABELS
 
 if TYPE_CHECKING:
@@ -334,7 +334,7 @@ def run_text(
         outs.append(branch.infer([items[i].text for i in idx], [items[i].context for i in idx]))
         if progress:
             progress("fusion: text outputs", min(s + batch, len(order)), len(order))
-    return _unsort(outs, order)
+    return unsort_rows(outs, order)
 
 
 def run_audio(
@@ -376,19 +376,7 @@ def run_audio(
         done += len(idx)
         if progress:
             progress("fusion: audio outputs", done, len(items))
-    return _unsort(outs, order)
-
-
-def _unsort(outs: list[BranchOutput], order: list[int]) -> BranchOutput:
-    from emotag.models.branches import BranchOutput
-
-    inv = np.empty(len(order), dtype=np.int64)
-    inv[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
-
-    def cat(name: str) -> F32:
-        return np.concatenate([getattr(o, name) for o in outs])[inv].astype(np.float32)
-
-    return BranchOutput(cat("probs"), cat("valence"), cat("arousal"), cat("embedding"), cat("evidence"))
+    return unsort_rows(outs, order)
 
 
 # -------------------------------------------------------------------------------------- torch models
@@ -1079,7 +1067,7 @@ def heldout_audio_runner(
             b = branch if f < 0 else folds[f][0]
             parts.append((idx, run_audio(b, [items[j] for j in idx])))
         order = [j for idx, _ in parts for j in idx]
-        return _unsort([o for _, o in parts], order)
+        return unsort_rows([o for _, o in parts], order)
 
     return run, sorted(fold_of)
 
@@ -1232,8 +1220,8 @@ def train_fusion(
             if not len(idx):
                 continue
             t_off, a_off = cache.text.probs.shape[0], cache.audio.probs.shape[0]
-            cache.text = concat_rows([cache.text, _take(p_out_t, idx)])
-            cache.audio = concat_rows([cache.audio, _take(p_out_a, idx)])
+            cache.text = concat_rows([cache.text, take_rows(p_out_t, idx)])
+            cache.audio = concat_rows([cache.audio, take_rows(p_out_a, idx)])
             n = len(idx)
             extra = PairSet(
                 np.arange(n),
@@ -1324,12 +1312,6 @@ def _load_cache(cache_dir: Path, key: str) -> Cache | None:
     with np.load(path, allow_pickle=False) as z:
         outs = {side: BranchOutput(*(z[f"{side}.{f}"] for f in _OUTPUT_FIELDS)) for side in ("text", "audio")}
     return Cache(outs["text"], outs["audio"])
-
-
-def _take(o: BranchOutput, idx: npt.NDArray[np.int64]) -> BranchOutput:
-    from emotag.models.branches import BranchOutput
-
-    return BranchOutput(o.probs[idx], o.valence[idx], o.arousal[idx], o.embedding[idx], o.evidence[idx])
 
 
 def write_fusion_section(

@@ -263,3 +263,24 @@ def test_a_file_of_one_named_speaker_reads_like_the_file(speakers, packaged_voic
     plain = model.for_file([Segment("", s.audio) for s in segs]).predict(segs)
     for a, b in zip(named, plain, strict=True):  # own statistics are the file's: shrinking changes nothing
         assert np.allclose(a.emotion.probs, b.emotion.probs, atol=1e-6)
+
+
+def test_rows_join_take_and_unsort_keep_every_field_and_dtype():
+    from emotag.models.audio import VoiceAnalysis
+    from emotag.models.branches import BranchOutput, concat_rows, take_rows, unsort_rows
+
+    def out(rows: list[int]) -> BranchOutput:
+        r = np.asarray(rows, np.float32)
+        return BranchOutput(np.tile(r[:, None], (1, 7)), r, -r, np.tile(r[:, None], (1, 3)), r / 10)
+
+    order = [3, 0, 4, 1, 2]  # the inputs were run in this order, in two parts
+    back = unsort_rows([out(order[:2]), out(order[2:])], order)
+    assert back.valence.tolist() == [0, 1, 2, 3, 4] and back.probs.shape == (5, 7)
+    assert back.arousal.tolist() == [0, -1, -2, -3, -4] and back.embedding[:, 2].tolist() == [0, 1, 2, 3, 4]
+    v = VoiceAnalysis(
+        np.arange(8, dtype=np.float32).reshape(4, 2), np.ones(4, np.float32), np.arange(4) * 100
+    )
+    picked = take_rows(v, [2, 0])
+    assert picked.prosody.tolist() == [[4, 5], [0, 1]] and picked.lengths.tolist() == [200, 0]
+    assert picked.lengths.dtype == np.int64 and picked.prosody.dtype == np.float32
+    assert concat_rows([picked]) is picked
