@@ -128,7 +128,7 @@ class Cue:
     @property
     def spoken(self) -> str:
         """The text the model reads: :attr:`plain` without a label naming this cue's :attr:`speaker`."""
-        plain = plain_text(self.text)
+        plain = self.plain
         if self.speaker is None:
             return plain
         label = speaker_label(plain)

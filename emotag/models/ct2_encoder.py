@@ -92,9 +92,8 @@ def convert(model: Any, tokenizer: Any, threads: int) -> CT2Encoder | None:
             del spec  # its arrays are a third copy of the weights
             encoder = ctranslate2.Encoder(tmp, device="cpu", compute_type="float32", intra_threads=threads)
     except _CONVERSION_ERRORS:
-        return (
-            None  # a BERT variant the converter does not cover, or no temporary folder: transformers runs it
-        )
+        # a BERT variant the converter does not cover, or no temporary folder: transformers runs it
+        return None
     finally:
         if missing:
             del config.position_embedding_type

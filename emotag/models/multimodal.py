@@ -14,6 +14,7 @@ No torch import here: the branches import it inside their own modules.
 from __future__ import annotations
 
 import copy
+import itertools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
@@ -219,12 +220,11 @@ class MultimodalModel:
         group = [id(st) for st in stats]
         order = sorted(range(len(rows)), key=lambda k: group[k])
         outs: list[BranchOutput] = []
-        chunk: list[int] = []
-        for k in [*order, -1]:
-            if chunk and (k < 0 or len(chunk) == self.batch_size or group[k] != group[chunk[0]]):
+        for _, same in itertools.groupby(order, key=lambda k: group[k]):
+            members = list(same)
+            for i in range(0, len(members), self.batch_size):
+                chunk = members[i : i + self.batch_size]
                 outs.append(self._infer_audio(segments, [rows[j] for j in chunk], stats[chunk[0]]))
-                chunk = []
-            chunk.append(k)
         return unsort_rows(outs, order)
 
     def _infer_audio(self, segments: Sequence[Segment], chunk: list[int], stats: Any) -> BranchOutput:
