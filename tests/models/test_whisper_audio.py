@@ -27,6 +27,7 @@ from emotag.models.whisper_audio import (  # noqa: E402
     WhisperAudioBranch,
     WhisperEncoder,
     build_head,
+    pool,
 )
 
 SR = 16000
@@ -50,6 +51,19 @@ def branch() -> WhisperAudioBranch:
     return WhisperAudioBranch(
         None, {"global": build_head(), "file": build_head()}, std, {"global": 1.0, "file": 1.2}
     )
+
+
+def test_pool_percentile_is_numpys_to_the_bit() -> None:
+    rng = np.random.default_rng(0)
+    for frames in (1, 2, 3, 10, 11, 12, 99, 250, 251, 1500):  # interpolation weights below and above 0.5
+        states = (rng.standard_normal((frames, 384)) * rng.uniform(0.1, 20)).astype(np.float32)
+        states[: frames // 3, :7] = 1.5  # ties
+        got = pool(states)
+        want = np.concatenate(
+            [states.mean(0), states.std(0), states.max(0), np.percentile(states, 10, axis=0)]
+        ).astype(np.float32)
+        assert got.dtype == np.float32 and got.shape == (POOLED_DIM,)
+        assert np.array_equal(got, want), frames
 
 
 def test_encoder_pools_any_length(voices: list[np.ndarray]) -> None:
