@@ -147,6 +147,11 @@ def build_card(
     context = (
         "previous cues as context" if text_cfg.get("use_context") else "each cue on its own (no context)"
     )
+    if text_cfg.get("compute_type", "float32") != "float32":
+        context += (
+            f"; the encoder runs {text_cfg['compute_type']} through CTranslate2 (the text figures of training"
+            " are float32; `emotag eval` runs what ships)"
+        )
     return {
         "name": cfg.get("name", "emotag-default-1"),
         "version": cfg.get("version", 1),

@@ -1,10 +1,22 @@
 """Run the text branch's BERT encoder (with its fine-tuned top layers) through CTranslate2 on CPU.
 
-Why: CTranslate2 fuses what transformers runs op by op, so the same float32 encoder is faster on a small
-CPU. On the 1,109 MELD dev lines with the packaged model (2 threads, batches of 16, 2026-11-26;
+Why: CTranslate2 fuses what transformers runs op by op, so the same encoder is faster on a small CPU. On
+the 1,109 MELD dev lines with the packaged model (2 threads, batches of 16, 2026-11-26;
 ``runs/s6/ct2_text.py``): transformers 3.10 ms per line, CTranslate2 float32 2.43 ms, the same labels and
-probabilities (largest difference under 1e-4). Its int8 mode would take 1.24 ms but changed 2.5 % of the
-labels (weighted-F1 0.541 -> 0.536), so the weights stay float32.
+probabilities (largest difference under 1e-4), int8 1.24 ms.
+
+The compute type is the text config's (``compute_type``); the packaged model runs int8 (session 9,
+2026-11-26). What int8 costs, same weights, float32 -> int8 (``runs/s9/tq.py``): weighted-F1 on the
+held-out MELD-train dialogues 0.609 -> 0.601, MELD dev 0.541 -> 0.536, EmoryNLP test 0.409 -> 0.414,
+GoEmotions test 0.675 -> 0.674 (ECE 0.046 / 0.038 / 0.173 / 0.024 -> 0.045 / 0.035 / 0.167 / 0.021),
+within the ±0.01 that seeds move these figures. What it saves: the whole model on the benchmark's cues
+(``bench/throughput.py``, 6 interleaved pairs on one host) 99-108 -> 108-145 cues/s, median 106 -> 126,
+CPU time per cue 17.3-18.6 -> 12.5-16.9 ms. Training the top layers on the int8 lower layers' states
+(quantisation-aware) measured 0.603 / 0.537 / 0.414 / 0.674: no better, so training runs float32.
+
+The weights are converted float32 and quantised by CTranslate2 as it loads them: quantising the
+converter's arrays (``spec.optimize(quantization="int8")``) rewrites the tensors of the transformers model
+they were read from, in place.
 
 The conversion is CTranslate2's own (``ctranslate2.converters.transformers.BertLoader`` reads the loaded
 model object, so the fine-tuned layers are the ones converted); the converted files exist in a temporary
@@ -24,6 +36,9 @@ import numpy as np
 if TYPE_CHECKING:
     import torch
 
+
+#: Compute types a converted encoder may run with (the ones this CPU build of CTranslate2 has).
+COMPUTE_TYPES = ("float32", "int8")
 
 #: What a failed conversion raises (the converter's asserts and lookups, CTranslate2's loader, the disk).
 _CONVERSION_ERRORS = (
@@ -61,9 +76,12 @@ class CT2Encoder:
         return torch.from_numpy(np.array(out.last_hidden_state, dtype=np.float32))
 
 
-def convert(model: Any, tokenizer: Any, threads: int) -> CT2Encoder | None:
-    """``model`` (a transformers ``BertModel``, as loaded and fine-tuned) as a CTranslate2 float32 encoder
-    running on ``threads`` CPU threads, or ``None`` when it cannot be converted."""
+def convert(model: Any, tokenizer: Any, threads: int, *, compute_type: str = "float32") -> CT2Encoder | None:
+    """``model`` (a transformers ``BertModel``, as loaded and fine-tuned) as a CTranslate2 encoder running
+    on ``threads`` CPU threads with ``compute_type`` (:data:`COMPUTE_TYPES`; ``"int8"`` quantises the
+    weights per row and the activations on the fly), or ``None`` when it cannot be converted."""
+    if compute_type not in COMPUTE_TYPES:
+        raise ValueError(f"compute type {compute_type!r}: use one of {', '.join(COMPUTE_TYPES)}")
     config: Any = getattr(model, "config", None)
     if getattr(config, "model_type", None) != "bert":
         return None
@@ -86,11 +104,11 @@ def convert(model: Any, tokenizer: Any, threads: int) -> CT2Encoder | None:
         with torch.no_grad():
             spec = BertLoader()(model, tokenizer)
             spec.validate()
-            spec.optimize(quantization="float32")
+            spec.optimize(quantization="float32")  # int8 in place would rewrite the model's own tensors
         with tempfile.TemporaryDirectory(prefix="emotag-ct2-") as tmp:
             spec.save(tmp)
             del spec  # its arrays are a third copy of the weights
-            encoder = ctranslate2.Encoder(tmp, device="cpu", compute_type="float32", intra_threads=threads)
+            encoder = ctranslate2.Encoder(tmp, device="cpu", compute_type=compute_type, intra_threads=threads)
     except _CONVERSION_ERRORS:
         # a BERT variant the converter does not cover, or no temporary folder: transformers runs it
         return None

@@ -107,6 +107,9 @@ class TextConfig:
         context_cues: how many previous cues are used.
         max_length: tokenizer ``max_length`` (target + context).
         temperature: calibration temperature.
+        compute_type: what the CTranslate2 encoder runs with (``"float32"`` or ``"int8"``): the type the
+            frozen lower layers' states were cached with in training, so inference runs what training saw.
+            Branches trained before this setting existed were trained on float32 states.
         labels: label order of the logits (always :data:`LABELS`).
         weights: weights file name.
         report: training figures (free-form, for the model card).
@@ -120,6 +123,7 @@ class TextConfig:
     context_cues: int = 3
     max_length: int = 128
     temperature: float = 1.0
+    compute_type: str = "float32"
     labels: tuple[str, ...] = LABELS
     weights: str = TEXT_WEIGHTS
     report: dict[str, Any] = field(default_factory=dict)
@@ -460,7 +464,8 @@ class TextBranch:
             cue in batches of 16, 3.8-4.0 in batches of 32, 5.5-5.7 in one batch of 64 (identical scores
             to 1e-6; ``runs/s6/prof_text2.py``, 2026-11-26).
         backend: ``"auto"`` runs a BERT encoder through CTranslate2 (:mod:`emotag.models.ct2_encoder`:
-            same states, about 1.3x faster), converted on first use; ``"torch"`` runs transformers.
+            float32 gives the same states about 1.3x faster, int8 close ones 2.5x faster), with the config's
+            ``compute_type``, converted on first use; ``"torch"`` runs transformers (float32).
     """
 
     def __init__(
@@ -496,7 +501,9 @@ class TextBranch:
             from emotag.models.ct2_encoder import convert
 
             self._fast_tried = True
-            self._fast = convert(self._enc, self._tok, torch.get_num_threads())
+            self._fast = convert(
+                self._enc, self._tok, torch.get_num_threads(), compute_type=self.config.compute_type
+            )
         return self._fast
 
     @property
@@ -521,6 +528,13 @@ class TextBranch:
         if tuple(cfg.labels) != LABELS:
             raise ModelError(
                 f"{model_dir}: text labels {cfg.labels} differ from {LABELS}; retrain with emotag train"
+            )
+        from emotag.models.ct2_encoder import COMPUTE_TYPES
+
+        if cfg.compute_type not in COMPUTE_TYPES:
+            raise ModelError(
+                f"{model_dir}: text compute type {cfg.compute_type!r} is not one of "
+                f"{', '.join(COMPUTE_TYPES)}; upgrade emotag or retrain with emotag train"
             )
         weights = model_dir / cfg.weights
         if not weights.is_file():

@@ -114,6 +114,9 @@ class TextTrainOptions:
     threads: int = 2
     device: str = "cpu"
     limit: int | None = None  # train on a seeded sample of this many utterances (quick runs)
+    #: What the branch's CTranslate2 encoder runs with at inference (written to the config; training itself
+    #: runs float32). See :mod:`emotag.models.ct2_encoder` for what int8 costs and saves.
+    compute_type: str = "int8"
 
 
 @dataclass
@@ -536,6 +539,7 @@ def train_text(
         context_cues=opts.context_cues,
         max_length=opts.max_length,
         temperature=round(temperature, 4),
+        compute_type=opts.compute_type,
         report=_summary(report),
     )
     write_section(out_dir, cfg.to_dict())

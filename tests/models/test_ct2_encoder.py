@@ -111,3 +111,32 @@ def test_a_failed_conversion_leaves_the_model_as_it_was(
     branch = _branch(tok, model, "auto")
     assert branch.runs_on == "transformers"
     assert branch.infer(CUES).probs.shape == (len(CUES), len(LABELS))
+
+
+def test_int8_encoder_is_close_not_equal(tmp_path: Path) -> None:
+    tok, model = _load(tiny_encoder(tmp_path))
+    enc = build_inputs(tok, CUES, None, use_context=False, context_cues=0, max_length=64)
+    enc.pop("target_mask")
+    valid = enc["attention_mask"].bool()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    f32, q8 = (convert(model, tok, threads=1, compute_type=t) for t in ("float32", "int8"))
+    assert f32 is not None and q8 is not None
+    # quantising the converter's arrays in place would have rewritten the model's own tensors
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    a, b = f32.last_hidden_state(enc)[valid], q8.last_hidden_state(enc)[valid]
+    err = (a - b).abs().max()
+    assert 0 < err < 0.25 * a.abs().max(), err
+    with pytest.raises(ValueError, match="compute type"):
+        convert(model, tok, threads=1, compute_type="int4")
+
+
+def test_branch_runs_the_compute_type_its_config_names(tmp_path: Path) -> None:
+    tok, model = _load(tiny_encoder(tmp_path))
+    base = _branch(tok, model, "auto")
+    cfg = TextConfig(**{**base.config.to_dict(), "labels": LABELS, "compute_type": "int8"})
+    q8 = TextBranch(cfg, tok, model, base._head, backend="auto")
+    assert q8.runs_on == "ctranslate2"
+    a, b = base.infer(CUES), q8.infer(CUES)
+    assert not np.array_equal(a.embedding, b.embedding)
+    assert np.abs(a.embedding - b.embedding).max() < 0.25 * np.abs(a.embedding).max()
+    assert TextConfig.from_dict({}).compute_type == "float32"  # branches trained before it: float32

@@ -23,6 +23,7 @@ transformers = pytest.importorskip("transformers")
 from emotag.models.text import (  # noqa: E402
     ENCODER_SHA256,
     TextBranch,
+    TextConfig,
     load_text_branch,
     map_foreign_labels,
     read_section,
@@ -184,6 +185,16 @@ def test_broken_weights_are_a_model_error(tmp_path):
     enc = tiny_encoder(tmp_path)
     opts = TextTrainOptions(train_layers=1, head_hidden=16, epochs=1, batch_size=8, threads=1)
     train_text(data, tmp_path / "m", seed=0, encoder=str(enc), options=opts, evaluate_reports=False)
+    cfg_path = tmp_path / "m" / "config.json"
+    good = cfg_path.read_text()
+    assert json.loads(good)["text"]["compute_type"] == "int8"
+    assert TextBranch.from_dir(tmp_path / "m").runs_on == "ctranslate2"
+    cfg = json.loads(good)
+    cfg["text"]["compute_type"] = "int4"  # a type this emotag does not know
+    cfg_path.write_text(json.dumps(cfg))
+    with pytest.raises(ModelError, match="compute type 'int4'"):
+        TextBranch.from_dir(tmp_path / "m")
+    cfg_path.write_text(good)
     (tmp_path / "m" / "text.safetensors").write_bytes(b"garbage")
     with pytest.raises(ModelError, match="text.safetensors"):
         TextBranch.from_dir(tmp_path / "m")
@@ -221,8 +232,13 @@ def test_packaged_branch_on_clear_sentences():
     small = branch.infer(many)
     branch._batch = len(many)
     np.testing.assert_allclose(branch.infer(many).probs, small.probs, atol=1e-5)
-    # run by CTranslate2, with the scores transformers gives
-    assert branch.runs_on == "ctranslate2"
+    # run by CTranslate2 in int8: close to what transformers gives in float32, and CTranslate2's float32
+    # gives the same scores as transformers
+    assert branch.runs_on == "ctranslate2" and branch.config.compute_type == "int8"
     slow = TextBranch(branch.config, branch._tok, branch._enc, branch._head, backend="torch")
     assert slow.runs_on == "transformers"
-    np.testing.assert_allclose(slow.infer(many).probs, small.probs, atol=1e-5)
+    ref = slow.infer(many).probs
+    assert np.abs(ref - small.probs).max() < 0.1 and (ref.argmax(1) == small.probs.argmax(1)).mean() > 0.9
+    cfg32 = TextConfig.from_dict({**branch.config.to_dict(), "compute_type": "float32"})
+    f32 = TextBranch(cfg32, branch._tok, branch._enc, branch._head)
+    np.testing.assert_allclose(f32.infer(many).probs, ref, atol=1e-5)

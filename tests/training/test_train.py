@@ -71,6 +71,8 @@ def test_quick_train_writes_a_loadable_model(trained):
         assert (out / name).is_file(), name
     cfg = json.loads((out / "config.json").read_text())
     assert {"text", "fusion"} <= set(cfg) and cfg["fusion"]["trained"] is True
+    # the text encoder runs int8 through CTranslate2 (the shipped recipe)
+    assert cfg["text"]["compute_type"] == "int8"
     # fusion trains on the Whisper-encoder branch when its heads exist (the default's choice)
     assert cfg["fusion"]["audio_branch"] == "whisper" and (out / "whisper_audio.safetensors").is_file()
     assert set(report.fusion["methods"]) == {"early", "late", "hybrid"}
