@@ -107,9 +107,9 @@ class TextConfig:
         context_cues: how many previous cues are used.
         max_length: tokenizer ``max_length`` (target + context).
         temperature: calibration temperature.
-        compute_type: what the CTranslate2 encoder runs with (``"float32"`` or ``"int8"``): the type the
-            frozen lower layers' states were cached with in training, so inference runs what training saw.
-            Branches trained before this setting existed were trained on float32 states.
+        compute_type: what the CTranslate2 encoder runs with at inference (``"float32"`` or ``"int8"``;
+            training runs float32 either way, see :mod:`emotag.models.ct2_encoder`). Branches written
+            before this setting existed run float32.
         labels: label order of the logits (always :data:`LABELS`).
         weights: weights file name.
         report: training figures (free-form, for the model card).
