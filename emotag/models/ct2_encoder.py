@@ -76,19 +76,26 @@ class CT2Encoder:
         return torch.from_numpy(np.array(out.last_hidden_state, dtype=np.float32))
 
 
+def convertible(model: Any, tokenizer: Any) -> bool:
+    """Whether :func:`convert` can take ``model``: a BERT with absolute positions, padded on the right
+    (CTranslate2 reads each row's length as right padding). Anything else runs in transformers (float32)."""
+    config: Any = getattr(model, "config", None)
+    return (
+        getattr(config, "model_type", None) == "bert"
+        and getattr(config, "position_embedding_type", "absolute") == "absolute"
+        and getattr(tokenizer, "padding_side", "right") == "right"
+    )
+
+
 def convert(model: Any, tokenizer: Any, threads: int, *, compute_type: str = "float32") -> CT2Encoder | None:
     """``model`` (a transformers ``BertModel``, as loaded and fine-tuned) as a CTranslate2 encoder running
     on ``threads`` CPU threads with ``compute_type`` (:data:`COMPUTE_TYPES`; ``"int8"`` quantises the
     weights per row and the activations on the fly), or ``None`` when it cannot be converted."""
     if compute_type not in COMPUTE_TYPES:
         raise ValueError(f"compute type {compute_type!r}: use one of {', '.join(COMPUTE_TYPES)}")
-    config: Any = getattr(model, "config", None)
-    if getattr(config, "model_type", None) != "bert":
+    if not convertible(model, tokenizer):
         return None
-    if getattr(config, "position_embedding_type", "absolute") != "absolute":
-        return None
-    if getattr(tokenizer, "padding_side", "right") != "right":  # CTranslate2 reads lengths as right padding
-        return None
+    config: Any = model.config
     try:
         import ctranslate2
         import torch

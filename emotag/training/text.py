@@ -67,6 +67,7 @@ import numpy as np
 
 from emotag import metrics
 from emotag.errors import DataError, ModelError
+from emotag.models.ct2_encoder import convertible
 from emotag.models.text import (
     ENCODER_SHA256,
     PACKAGED_ENCODER,
@@ -115,7 +116,8 @@ class TextTrainOptions:
     device: str = "cpu"
     limit: int | None = None  # train on a seeded sample of this many utterances (quick runs)
     #: What the branch's CTranslate2 encoder runs with at inference (written to the config; training itself
-    #: runs float32). See :mod:`emotag.models.ct2_encoder` for what int8 costs and saves.
+    #: runs float32; an encoder CTranslate2 cannot take runs in transformers and is written as float32).
+    #: See :mod:`emotag.models.ct2_encoder` for what int8 costs and saves.
     compute_type: str = "int8"
 
 
@@ -539,7 +541,7 @@ def train_text(
         context_cues=opts.context_cues,
         max_length=opts.max_length,
         temperature=round(temperature, 4),
-        compute_type=opts.compute_type,
+        compute_type=opts.compute_type if convertible(model, tok) else "float32",
         report=_summary(report),
     )
     write_section(out_dir, cfg.to_dict())

@@ -173,6 +173,7 @@ def test_train_head_on_an_mpnet_encoder(tmp_path):
     assert rep["validation"]["calibrated"]["n"] > 0
     branch = load_text_branch(str(tmp_path / "m"), tmp_path)
     assert isinstance(branch, TextBranch) and branch.runs_on == "transformers"
+    assert branch.config.compute_type == "float32"  # what runs: the card must not say int8
     out = branch.infer(["i am so happy", "i hate you"])
     assert out.probs.shape == (2, 7) and np.isfinite(out.probs).all()
 
