@@ -300,6 +300,7 @@ def _tag_one(
 ) -> None:
     from emotag import exporters, media
     from emotag.pipeline import tag
+    from emotag.timeline import speaker_key
 
     started = time.perf_counter()
     probed = media.probe(path)  # fails fast on a missing, unreadable or undecodable file
@@ -324,7 +325,7 @@ def _tag_one(
     rendered = [(p, exporters.render(track, fmt, export_opts)) for fmt, p in targets]
     written = exporters.write_all(rendered, force=force)
     elapsed = time.perf_counter() - started
-    speakers = len({tc.cue.speaker for tc in track if tc.cue.speaker})
+    speakers = len({speaker_key(tc.cue.speaker) for tc in track} - {None})
     named = f" ({speakers} speaker{'s' if speakers != 1 else ''} named)" if speakers else ""
     info(
         f"{path}: {len(track)} cues{named} from {track.source} in {elapsed:.1f} s → "

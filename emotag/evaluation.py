@@ -8,7 +8,7 @@ start    optional: segment start in seconds (empty = 0)
 end      optional: segment end in seconds (empty = end of file)
 text     optional: the words spoken in the segment
 label    required: one of :data:`~emotag.timeline.LABELS` after the ``label_map`` is applied
-speaker  optional: who speaks; rows of one speaker share the per-speaker voice normalisation
+speaker  optional: who speaks (case, spacing ignored); one speaker's rows share the voice normalisation
 =======  =====================================================================================
 
 Per-speaker normalisation (``group_by``): ``emotag tag`` binds the model to each media file
@@ -56,7 +56,7 @@ import numpy as np
 from emotag import metrics
 from emotag.errors import DataError, InputError
 from emotag.models.base import SAMPLE_RATE, EmotionModel, Prediction, Segment, bind_to_file
-from emotag.timeline import LABELS, Emotion
+from emotag.timeline import LABELS, Emotion, speaker_key
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -355,8 +355,8 @@ def normalisation_groups(rows: Sequence[ManifestRow], group_by: str = "auto") ->
     for i, r in enumerate(rows):
         if r.audio is not None and group_by == "manifest":
             keys.append(("manifest", ""))
-        elif group_by in ("auto", "speaker") and r.speaker:
-            keys.append(("speaker", r.speaker))
+        elif group_by in ("auto", "speaker") and (name := speaker_key(r.speaker)) is not None:
+            keys.append(("speaker", name))
         elif group_by in ("auto", "file") and r.audio is not None:
             keys.append(("file", str(r.audio)))
         else:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from emotag.timeline import LABELS, TaggedCue
+from emotag.timeline import LABELS, TaggedCue, speaker_key
 
 __all__ = ["Region", "merge_regions", "select_cues"]
 
@@ -68,9 +68,10 @@ class Region:
 
     @property
     def speaker(self) -> str | None:
-        """The speaker when all cues share one, else ``None``."""
-        speakers = {c.cue.speaker for c in self.cues}
-        return speakers.pop() if len(speakers) == 1 else None
+        """The speaker when all cues share one (the first cue's spelling), else ``None``."""
+        if len({speaker_key(c.cue.speaker) for c in self.cues}) != 1:
+            return None
+        return self.cues[0].cue.speaker
 
     @property
     def name(self) -> str:

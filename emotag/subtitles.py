@@ -24,8 +24,9 @@ Hand-written, because no library covers it:
   an end before its start is clamped to the start; cues with no text are dropped. Each fix adds one warning.
 * **Speaker labels.** Where the format names no speaker, a label opening the cue text names one
   (``[SPEAKER_00]: `` as diarising transcribers write it, ``JOHN: ``, ``>> ANNA: ``, see
-  :func:`emotag.timeline.speaker_label`) when the same label opens two or more cues; the text stays as
-  written, and :attr:`~emotag.timeline.Cue.spoken` is what the model reads.
+  :func:`emotag.timeline.speaker_label`) when the same label opens two or more cues (counted by
+  :func:`emotag.timeline.speaker_key`: case and spacing ignored); the text stays as written, and
+  :attr:`~emotag.timeline.Cue.spoken` is what the model reads.
 * **Sidecar lookup** (:func:`find_sidecar`): ``name.srt``, ``name.<lang>.srt``, ``.vtt``, ``.ass``, ``.ssa``.
 """
 
@@ -41,7 +42,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from emotag.errors import SubtitleError
-from emotag.timeline import Cue, plain_text, speaker_label
+from emotag.timeline import Cue, plain_text, speaker_key, speaker_label
 
 __all__ = [
     "SUBTITLE_SUFFIXES",
@@ -473,11 +474,13 @@ def _tidy(raw: list[_Raw]) -> tuple[list[Cue], list[str]]:
 def _label_speakers(cues: list[Cue]) -> list[Cue]:
     """Name the speaker of cues that open with a speaker label (``[SPEAKER_00]: ``, ``JOHN: ``), where the
     format named none. Only labels that open two or more cues count, so a lone ``Listen: ...`` is left
-    alone; the cue text is kept as written (exports show it), :attr:`Cue.spoken` drops the label."""
+    alone. Labels are counted by :func:`~emotag.timeline.speaker_key`, the key the model groups speakers by
+    (``ANNA:`` and ``Anna:`` once each name both cues); the cue text and each label's spelling are kept as
+    written (exports show them), :attr:`Cue.spoken` drops the label."""
     labels = [speaker_label(c.plain) if c.speaker is None else None for c in cues]
-    counts = Counter(lab[0] for lab in labels if lab is not None)
+    counts = Counter(speaker_key(lab[0]) for lab in labels if lab is not None)
     return [
-        replace(cue, speaker=lab[0]) if lab is not None and counts[lab[0]] >= 2 else cue
+        replace(cue, speaker=lab[0]) if lab is not None and counts[speaker_key(lab[0])] >= 2 else cue
         for cue, lab in zip(cues, labels, strict=True)
     ]
 

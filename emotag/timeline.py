@@ -66,6 +66,13 @@ def speaker_label(plain: str) -> tuple[str, str] | None:
     return name, plain[m.end() :].strip()
 
 
+def speaker_key(name: str | None) -> str | None:
+    """The form speaker names are compared in everywhere (case and spacing ignored: ``ANNA``, ``Anna`` and
+    ``anna `` are one speaker); ``None`` for no name. Names keep their spelling where shown."""
+    key = " ".join((name or "").split()).casefold()
+    return key or None
+
+
 @dataclass(frozen=True, slots=True)
 class Media:
     """A media file as probed: what exporters need to place markers.
@@ -132,7 +139,7 @@ class Cue:
         if self.speaker is None:
             return plain
         label = speaker_label(plain)
-        return label[1] if label is not None and label[0] == self.speaker else plain
+        return label[1] if label is not None and speaker_key(label[0]) == speaker_key(self.speaker) else plain
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,13 +47,13 @@ def test_summary_says_how_many_speakers_the_subtitles_name(
     runner: CliRunner, talk: Path, speech_media
 ) -> None:
     _, cues = speech_media
-    labelled = [(a, b, f"{who}: {t}") for (a, b, t), who in zip(cues, ["ANNA", "BEN", "ANNA"], strict=True)]
+    labelled = [(a, b, f"{who}: {t}") for (a, b, t), who in zip(cues, ["ANNA", "BEN", "Anna"], strict=True)]
     mediagen.write_srt(labelled, talk.with_name("talk.srt"))  # BEN opens one cue only: not taken as a name
     result = runner.invoke(cli, ["tag", str(talk), "--force"])
     assert result.exit_code == 0, result.output
-    assert "3 cues (1 speaker named) from sidecar:" in result.stderr
+    assert "3 cues (1 speaker named) from sidecar:" in result.stderr  # ANNA and Anna: one speaker
     data = json.loads(talk.with_name("talk.emotag.json").read_text(encoding="utf-8"))
-    assert [c["speaker"] for c in data["cues"]] == ["ANNA", None, "ANNA"]
+    assert [c["speaker"] for c in data["cues"]] == ["ANNA", None, "Anna"]
     assert data["cues"][0]["text"].startswith("ANNA: ")  # the subtitles' own text is kept
 
 

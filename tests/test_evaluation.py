@@ -146,6 +146,16 @@ def test_normalisation_groups_follow_speaker_then_file(tmp_path):
     assert normalisation_groups(rows, "none") == [[0], [1], [2], [3], [4], [5]]
 
 
+def test_speaker_names_group_whatever_their_case_or_spacing(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "audio,text,label,speaker\n"
+        "a.wav,,joy,Ann Lee\nb.wav,,joy,ANN LEE\nc.wav,,joy,ann  lee\nd.wav,,joy,Bo\n"
+    )
+    rows, _, _ = read_manifest(path)
+    assert normalisation_groups(rows, "speaker") == [[0, 1, 2], [3]]
+
+
 def test_clips_of_unknown_speakers_are_normalised_together(tmp_path):
     path = tmp_path / "m.csv"
     path.write_text(

@@ -93,6 +93,12 @@ def test_overlapping_cues_merge_and_mixed_speakers() -> None:
     assert (region.start_ms, region.end_ms) == (0, 5000) and region.speaker is None
 
 
+def test_one_speaker_spelt_two_ways_is_one_speaker() -> None:
+    a, b = _tc(1, 0, 5000, "fear", speaker="ANNA"), _tc(2, 1000, 2000, "fear", speaker="Anna")
+    (region,) = merge_regions([a, b], merge_gap_ms=0)
+    assert region.speaker == "ANNA"
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     spans=st.lists(

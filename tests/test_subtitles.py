@@ -124,6 +124,22 @@ def test_a_named_speaker_is_not_renamed_by_a_label(tmp_path: Path) -> None:
     assert [c.spoken for c in cl.cues] == ["JOHN: hi", "JOHN: hello", "yes"]  # only its own name is dropped
 
 
+def test_labels_that_differ_in_case_or_spacing_name_one_speaker(tmp_path: Path) -> None:
+    """Counted by the key the model groups speakers by: ``ANNA:`` once and ``Anna:`` once recur."""
+    lines = ["ANNA: I told you so.", "Anna:  It was.", "Listen: we land at six.", "BEN: Fine."]
+    cl = read_cues(
+        mg.write_srt([(i * 1000, i * 1000 + 900, t) for i, t in enumerate(lines)], tmp_path / "c.srt")
+    )
+    assert [c.speaker for c in cl.cues] == ["ANNA", "Anna", None, None]  # each keeps its spelling
+    assert [c.spoken for c in cl.cues] == ["I told you so.", "It was.", lines[2], lines[3]]
+
+
+def test_a_label_spelt_otherwise_than_the_named_speaker_is_still_dropped(tmp_path: Path) -> None:
+    cues = [(0, 900, "ALICE: hi", "Alice"), (1000, 1900, "JOHN: hello", "Alice")]
+    cl = read_cues(mg.write_ass(cues, tmp_path / "k.ass"))
+    assert [c.spoken for c in cl.cues] == ["hi", "JOHN: hello"]
+
+
 ACCENTED = [(0, 1000, "Café, déjà vu! Où est la crème brûlée?"), (1500, 2500, "Señor, ¿qué pasó? Grüße.")]
 
 

@@ -25,7 +25,7 @@ from emotag.errors import ModelError
 from emotag.fusion import FUSION_METHODS, FusionInput, FusionModel, FusionOutput
 from emotag.models.base import SAMPLE_RATE, Prediction, Segment
 from emotag.models.branches import concat_rows, take_rows, unsort_rows
-from emotag.timeline import LABELS, Emotion
+from emotag.timeline import LABELS, Emotion, speaker_key
 
 if TYPE_CHECKING:
     from emotag.models.branches import AudioBranchLike, BranchOutput, TextBranchLike
@@ -322,12 +322,6 @@ __all__ = ["MODALITIES", "MultimodalModel", "FUSION_METHODS"]
 
 #: Cues whose voices :meth:`MultimodalModel.for_file` reads per call of the branch's ``analyse``.
 ANALYSE_CHUNK = 128
-
-
-def speaker_key(name: str | None) -> str | None:
-    """The form speaker names are compared in (case and spacing ignored); ``None`` for no name."""
-    key = " ".join((name or "").split()).casefold()
-    return key or None
 
 
 def _speaker_stats(
