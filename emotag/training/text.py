@@ -42,6 +42,13 @@ min instead of 11 and it reads 22 ms per line instead of 2.5, which would cut th
 ``--text-encoder sentence-transformers/all-mpnet-base-v2`` away for users who prefer the words read better
 over speed (MPNet layers get their relative position bias here, see :func:`emotag.models.text.run_layers`).
 
+Averaging members (2026-11-26, this CPU, the shipped recipe; four members with seeds 0-3 that share the
+held-out dialogues and the head's initial weights and differ in sampling, order and dropout; scored int8
+by the branch itself): the members measured val 0.598-0.608, MELD dev 0.525-0.544; their weight average
+val 0.605, MELD dev 0.536; the greedy average chosen on val (seeds 3 + 1) val 0.610, MELD dev 0.536; the
+mean of the four members' log-probabilities (four times the cost) val 0.605, MELD dev 0.535. No gain on
+dialogue the model never saw, so one run ships.
+
 Context (previous cues as segment B) was within noise for the same model size and costs ~3x the tokens
 at inference, so the shipped recipe reads the cue alone (``use_context=False``; the branch still
 supports context for models trained with it). The shipped recipe is the top two layers, 4 epochs,
