@@ -477,11 +477,15 @@ def _label_speakers(cues: list[Cue]) -> list[Cue]:
     alone. Labels are counted by :func:`~emotag.timeline.speaker_key`, the key the model groups speakers by
     (``ANNA:`` and ``Anna:`` once each name both cues); the cue text and each label's spelling are kept as
     written (exports show them), :attr:`Cue.spoken` drops the label."""
-    labels = [speaker_label(c.plain) if c.speaker is None else None for c in cues]
-    counts = Counter(speaker_key(lab[0]) for lab in labels if lab is not None)
+    found: dict[int, tuple[str, str]] = {}  # cue index -> (label as written, its key)
+    for i, cue in enumerate(cues):
+        lab = speaker_label(cue.plain) if cue.speaker is None else None
+        if lab is not None and (key := speaker_key(lab[0])) is not None:  # a label is never blank
+            found[i] = (lab[0], key)
+    counts = Counter(key for _, key in found.values())
     return [
-        replace(cue, speaker=lab[0]) if lab is not None and counts[speaker_key(lab[0])] >= 2 else cue
-        for cue, lab in zip(cues, labels, strict=True)
+        replace(cue, speaker=found[i][0]) if i in found and counts[found[i][1]] >= 2 else cue
+        for i, cue in enumerate(cues)
     ]
 
 

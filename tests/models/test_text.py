@@ -178,6 +178,15 @@ def test_train_head_on_an_mpnet_encoder(tmp_path):
     assert out.probs.shape == (2, 7) and np.isfinite(out.probs).all()
 
 
+def test_unknown_compute_type_is_refused_before_training():
+    """A typo in the options fails at once, not after a training run whose model would refuse to load."""
+    from emotag.training.text import TextTrainOptions
+
+    assert TextTrainOptions(compute_type="float32").compute_type == "float32"
+    with pytest.raises(ValueError, match="compute type 'int4': use one of float32, int8"):
+        TextTrainOptions(compute_type="int4")
+
+
 def test_broken_weights_are_a_model_error(tmp_path):
     from emotag.training.text import TextTrainOptions, train_text
     from tests.training.test_textdata import write_corpus
