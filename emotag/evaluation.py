@@ -1,6 +1,7 @@
 """Evaluate an emotion model on a labelled manifest (``emotag eval MANIFEST.csv``).
 
-Manifest format (CSV with a header; column names are case-insensitive):
+Manifest format (CSV with a header; column names are case-insensitive; fields are separated by commas, or
+by semicolons or tabs when the header holds no comma, as spreadsheets in comma-decimal locales save them):
 
 =======  =====================================================================================
 audio    optional: media path, relative to the CSV's folder (any format ffmpeg reads)
@@ -28,7 +29,9 @@ was 0.778 against 0.748 alone on clean clips (higher in 5 of 6 folds; the weakes
 and 0.615 against 0.584 on degraded copies (2026-11-26). Per speaker is best (0.829 / 0.645): give a
 ``speaker`` column where it is known.
 
-Each row needs audio or text (or both). Labels go through ``label_map`` (``{"happy": "joy", "other": ""}``);
+Each row needs audio or text (or both). Times are seconds, not negative, ``end`` after ``start``, and a
+segment must start inside its file: a row that breaks this is an error naming its line, never a row
+silently scored without its audio. Labels go through ``label_map`` (``{"happy": "joy", "other": ""}``);
 a row whose label maps to nothing in LABELS is skipped and counted per original label, so a mis-typed map
 shows up in the report instead of silently shrinking the data. Every audio file is decoded once however
 many rows point into it (16-bit 16 kHz WAV, the corpora's format, is read directly; anything else goes
@@ -43,6 +46,7 @@ prints (:func:`format_report` renders the text table).
 from __future__ import annotations
 
 import csv
+import math
 import os
 import time
 from collections import Counter
@@ -206,11 +210,22 @@ def _float(value: str, path: Path, line: int, column: str) -> float | None:
     if not value:
         return None
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
-        raise DataError(
-            f"{path}:{line}: {column} {value!r} is not a number of seconds; fix the manifest"
-        ) from None
+        seconds = math.nan
+    if not math.isfinite(seconds) or seconds < 0:  # float() also reads "nan", "inf" and "-3"
+        raise DataError(f"{path}:{line}: {column} {value!r} is not a number of seconds; fix the manifest")
+    return seconds
+
+
+def _delimiter(header: str) -> str:
+    """The manifest's field separator: a comma, or a semicolon or tab when the header has no comma (a
+    spreadsheet saved as CSV where the decimal mark is a comma writes semicolons)."""
+    if "," not in header:
+        for sep in (";", "\t"):
+            if sep in header:
+                return sep
+    return ","
 
 
 def read_manifest(
@@ -228,7 +243,8 @@ def read_manifest(
         )
     try:
         with manifest.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f)
+            reader = csv.DictReader(f, delimiter=_delimiter(f.readline()))
+            f.seek(0)
             fields = {(name or "").strip().lower(): name for name in reader.fieldnames or ()}
             if "label" not in fields:
                 raise DataError(f"{manifest}: no 'label' column; the header needs audio,start,end,text,label")
@@ -259,17 +275,11 @@ def read_manifest(
         if not text and not audio_s:
             raise DataError(f"{manifest}:{i}: row has neither audio nor text; fill one or drop the row")
         audio = (base / audio_s) if audio_s else None
-        rows.append(
-            ManifestRow(
-                i,
-                label,
-                text,
-                audio,
-                _float(col(r, "start"), manifest, i, "start"),
-                _float(col(r, "end"), manifest, i, "end"),
-                col(r, "speaker").strip(),
-            )
-        )
+        start = _float(col(r, "start"), manifest, i, "start")
+        end = _float(col(r, "end"), manifest, i, "end")
+        if start is not None and end is not None and end <= start:
+            raise DataError(f"{manifest}:{i}: end {end:g} s is not after start {start:g} s; fix the row")
+        rows.append(ManifestRow(i, label, text, audio, start, end, col(r, "speaker").strip()))
     return rows, len(raw), dict(skipped)
 
 
@@ -335,7 +345,12 @@ def build_segments(rows: Sequence[ManifestRow], progress: Progress | None = None
             full = cache[r.audio]
             a = 0 if r.start is None else max(0, int(round(r.start * SAMPLE_RATE)))
             b = full.shape[0] if r.end is None else min(full.shape[0], int(round(r.end * SAMPLE_RATE)))
-            wav = full[a:b] if b > a else None
+            if b <= a:  # the row's times fall outside the file: it would be scored without its audio
+                raise DataError(
+                    f"{r.audio}: manifest line {r.line} starts at {(r.start or 0):g} s, at or past the end "
+                    f"of the audio ({full.shape[0] / SAMPLE_RATE:.2f} s); fix the row's start and end"
+                )
+            wav = full[a:b]
         segs.append(Segment(r.text, wav))
     return segs
 

@@ -210,6 +210,42 @@ def test_manifest_errors(tmp_path):
     bad.write_text("text,label\nhi,other\n")
     with pytest.raises(DataError, match="no row has a usable label"):
         evaluate(bad, model=stub_model())
+    for start, end, message in [
+        ("nan", "", "start 'nan'"),
+        ("-1", "2", "start '-1'"),
+        ("1", "inf", "end 'inf'"),
+        ("3", "1", "bad.csv:2: end 1 s is not after start 3 s"),
+        ("2", "2", "end 2 s is not after start 2 s"),
+    ]:
+        bad.write_text(f"text,start,end,label\nhi,{start},{end},joy\n")
+        with pytest.raises(DataError, match=message):
+            read_manifest(bad)
+
+
+def test_rows_that_start_past_the_end_of_their_audio_are_refused(manifest):
+    """tones.wav is 3 s long: a row starting at 5 s names its file and line instead of losing its audio."""
+    text = manifest.read_text().replace("media/tones.wav,2,3,,sadness", "media/tones.wav,5,6,,sadness")
+    manifest.write_text(text)
+    with pytest.raises(
+        DataError, match=r"tones.wav: manifest line 4 starts at 5 s, at or past the end of the audio"
+    ):
+        evaluate(manifest, model=stub_model(), label_map={"happy": "joy"})
+
+
+@pytest.mark.parametrize("sep", [";", "\t"])
+def test_manifests_saved_with_semicolons_or_tabs_are_read(manifest, sep):
+    """A spreadsheet in a comma-decimal locale saves "CSV" with semicolons (and a BOM); text keeps commas."""
+    lines = manifest.read_text().splitlines()
+    lines[1] = "media/tones.wav,0,1,Oh, I am so happy,happy"
+    fields = [line.split(",", 3)[:3] + line.split(",", 3)[3].rsplit(",", 1) for line in lines]
+    other = manifest.with_name("other.csv")
+    other.write_text("\ufeff" + "\n".join(sep.join(f) for f in fields) + "\n", encoding="utf-8")
+    rows, n, skipped = read_manifest(other, {"happy": "joy"})
+    assert n == 6 and len(rows) == 5 and skipped == {"other": 1}
+    assert rows[0].text == "Oh, I am so happy" and rows[0].label == "joy" and rows[0].end == 1.0
+    assert [(r.text, r.label, r.start, r.end) for r in rows[1:]] == [
+        (r.text, r.label, r.start, r.end) for r in read_manifest(manifest, {"happy": "joy"})[0][1:]
+    ]
 
 
 def test_cli_eval(manifest, tmp_path, monkeypatch):
