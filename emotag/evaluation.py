@@ -228,6 +228,51 @@ def _delimiter(header: str) -> str:
     return ","
 
 
+def read_table(manifest: Path, header: str) -> tuple[dict[str, str], list[tuple[int, dict[str, str]]]]:
+    """The one CSV reader of every manifest (``emotag eval``, ``emotag train --audio-data / --paired``):
+    ``(columns, rows)``, where ``columns`` maps each lower-case column name to the header as written and
+    each row comes with the line it ends on. ``header`` is what the error messages suggest.
+
+    Raises:
+        InputError: the manifest is missing or unreadable.
+        DataError: not UTF-8, or no header.
+    """
+    if not manifest.is_file():
+        raise InputError(str(manifest), "no such manifest file", f"pass a CSV with columns {header}")
+    try:
+        with manifest.open(newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f, delimiter=_delimiter(f.readline()))
+            f.seek(0)
+            columns = {(name or "").strip().lower(): name for name in reader.fieldnames or ()}
+            rows = [(reader.line_num, row) for row in reader]
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{manifest}: not UTF-8 text ({exc}); save the manifest as UTF-8") from exc
+    except OSError as exc:
+        raise InputError(str(manifest), f"cannot read ({exc.strerror})") from exc
+    if not columns:
+        raise DataError(f"{manifest}: empty; the first line must be the header {header}")
+    return columns, rows
+
+
+def cell(columns: Mapping[str, str], row: Mapping[str, str | None], name: str) -> str:
+    """The value of column ``name`` (lower case) in a :func:`read_table` row, ``""`` when absent."""
+    key = columns.get(name)
+    return (row.get(key) or "") if key else ""
+
+
+def row_times(start: str, end: str, manifest: Path, line: int) -> tuple[float | None, float | None]:
+    """A row's ``start`` and ``end`` cells in seconds (``None`` when empty).
+
+    Raises:
+        DataError: a time is not a number, negative or infinite, or ``end`` is not after ``start``.
+    """
+    a = _float(start, manifest, line, "start")
+    b = _float(end, manifest, line, "end")
+    if a is not None and b is not None and b <= a:
+        raise DataError(f"{manifest}:{line}: end {b:g} s is not after start {a:g} s; fix the row")
+    return a, b
+
+
 def read_manifest(
     manifest: Path, label_map: Mapping[str, str] | None = None
 ) -> tuple[list[ManifestRow], int, dict[str, int]]:
@@ -237,34 +282,20 @@ def read_manifest(
         InputError: the manifest is missing or unreadable.
         DataError: no ``label`` column, a row with neither audio nor text, or a malformed time.
     """
-    if not manifest.is_file():
-        raise InputError(
-            str(manifest), "no such manifest file", "pass a CSV with columns audio,start,end,text,label"
-        )
-    try:
-        with manifest.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f, delimiter=_delimiter(f.readline()))
-            f.seek(0)
-            fields = {(name or "").strip().lower(): name for name in reader.fieldnames or ()}
-            if "label" not in fields:
-                raise DataError(f"{manifest}: no 'label' column; the header needs audio,start,end,text,label")
-            if "audio" not in fields and "text" not in fields:
-                raise DataError(f"{manifest}: needs an 'audio' or a 'text' column (or both)")
-            raw = list(reader)
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{manifest}: not UTF-8 text ({exc}); save the manifest as UTF-8") from exc
-    except OSError as exc:
-        raise InputError(str(manifest), f"cannot read ({exc.strerror})") from exc
+    fields, raw = read_table(manifest, "audio,start,end,text,label")
+    if "label" not in fields:
+        raise DataError(f"{manifest}: no 'label' column; the header needs audio,start,end,text,label")
+    if "audio" not in fields and "text" not in fields:
+        raise DataError(f"{manifest}: needs an 'audio' or a 'text' column (or both)")
     lmap = {k.strip().lower(): v.strip().lower() for k, v in (label_map or {}).items()}
     base = manifest.parent
 
     def col(row: dict[str, str], name: str) -> str:
-        key = fields.get(name)
-        return (row.get(key) or "") if key else ""
+        return cell(fields, row, name)
 
     rows: list[ManifestRow] = []
     skipped: Counter[str] = Counter()
-    for i, r in enumerate(raw, start=2):
+    for i, r in raw:
         original = col(r, "label").strip().lower()
         label = lmap.get(original, original)
         if label not in LABELS:
@@ -275,10 +306,7 @@ def read_manifest(
         if not text and not audio_s:
             raise DataError(f"{manifest}:{i}: row has neither audio nor text; fill one or drop the row")
         audio = (base / audio_s) if audio_s else None
-        start = _float(col(r, "start"), manifest, i, "start")
-        end = _float(col(r, "end"), manifest, i, "end")
-        if start is not None and end is not None and end <= start:
-            raise DataError(f"{manifest}:{i}: end {end:g} s is not after start {start:g} s; fix the row")
+        start, end = row_times(col(r, "start"), col(r, "end"), manifest, i)
         rows.append(ManifestRow(i, label, text, audio, start, end, col(r, "speaker").strip()))
     return rows, len(raw), dict(skipped)
 

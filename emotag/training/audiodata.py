@@ -119,36 +119,36 @@ def read_ravdess(data_dir: Path) -> list[Clip]:
 def read_manifest(csv_path: Path) -> list[Clip]:
     """Clips from a user manifest (``audio,start,end,label`` + optional ``speaker``).
 
-    Rows whose label has no emotag twin are skipped. Without a ``speaker`` column every audio file is its
-    own group, so splits still never share a file.
+    Read like every manifest (:func:`emotag.evaluation.read_table`: column names in any case, commas,
+    semicolons or tabs, times checked by line). Labels go through :func:`~emotag.models.audio.map_label`
+    (``Happy``, ``ang``, ``calm``, ...); rows whose label has no emotag twin, or that have no audio, are
+    skipped. Without a ``speaker`` every audio file is its own group, so splits still never share a file.
 
     Raises:
-        DataError: the file is missing, has no ``audio``/``label`` column, or yields no usable row.
+        DataError: the file is missing, has no ``audio``/``label`` column, has a malformed time, or yields
+            no usable row.
     """
+    from emotag.evaluation import cell, read_table, row_times
     from emotag.models.audio import map_label
 
     if not csv_path.is_file():
         raise DataError(
             f"{csv_path}: audio manifest not found; pass a CSV with columns audio,start,end,label"
         )
+    columns, rows = read_table(csv_path, "audio,start,end,label,speaker")
+    if not {"audio", "label"} <= columns.keys():
+        raise DataError(f"{csv_path}: needs columns audio and label (optional start, end, speaker)")
     base = csv_path.parent
     clips: list[Clip] = []
-    with csv_path.open(newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        cols = set(reader.fieldnames or ())
-        if not {"audio", "label"} <= cols:
-            raise DataError(f"{csv_path}: needs columns audio and label (optional start, end, speaker)")
-        for row in reader:
-            lab = map_label(row.get("label") or "")
-            audio = (row.get("audio") or "").strip()
-            if lab is None or not audio:
-                continue
-            start = float(row["start"]) if (row.get("start") or "").strip() else None
-            end = float(row["end"]) if (row.get("end") or "").strip() else None
-            speaker = (row.get("speaker") or "").strip() or audio
-            clips.append(
-                Clip(base / audio, lab, speaker, start=start, end=end, source=row.get("label") or "")
-            )
+    for line, row in rows:
+        source = cell(columns, row, "label")
+        lab = map_label(source)
+        audio = cell(columns, row, "audio").strip()
+        if lab is None or not audio:
+            continue
+        start, end = row_times(cell(columns, row, "start"), cell(columns, row, "end"), csv_path, line)
+        speaker = cell(columns, row, "speaker").strip() or audio
+        clips.append(Clip(base / audio, lab, speaker, start=start, end=end, source=source))
     if not clips:
         raise DataError(f"{csv_path}: no row with an audio path and a label among {', '.join(LABELS)}")
     return clips
@@ -188,7 +188,13 @@ def load_clip(clip: Clip) -> npt.NDArray[np.float32]:
     if clip.start is not None or clip.end is not None:
         a = int(round((clip.start or 0.0) * SAMPLE_RATE))
         b = int(round(clip.end * SAMPLE_RATE)) if clip.end is not None else data.shape[0]
+        whole = data.shape[0]
         data = data[max(0, a) : max(a, b)]
+        if data.size == 0:
+            raise DataError(
+                f"{clip.path}: the clip from {clip.start or 0:g} s is outside the audio "
+                f"({whole / SAMPLE_RATE:.2f} s); fix its start and end in the data manifest"
+            )
     return np.ascontiguousarray(data, dtype=np.float32)
 
 

@@ -91,6 +91,29 @@ def test_user_manifest(tmp_path: Path) -> None:
         load_clip(Clip(tmp_path / "missing.wav", "joy", "x"))
 
 
+@pytest.mark.skipif(not mediagen.have_tools(), reason="needs ffmpeg and espeak-ng")
+def test_user_manifest_is_read_like_an_eval_manifest(tmp_path: Path) -> None:
+    """One reader for every manifest: any header case, semicolons, and times checked by line (a typo
+    used to end `emotag train --audio-data` in an internal ValueError)."""
+    mediagen.speak("I am so angry with you.", tmp_path / "a.wav")
+    (tmp_path / "m.csv").write_text(
+        "Audio;Start;End;Label;Speaker\na.wav;0.1;0.9;ANGRY;s1\na.wav;;;calm;s1\n"
+    )
+    clips = read_manifest(tmp_path / "m.csv")
+    assert [(c.label, c.source, c.start, c.end) for c in clips] == [
+        ("anger", "ANGRY", 0.1, 0.9),
+        ("neutral", "calm", None, None),
+    ]
+    (tmp_path / "m.csv").write_text("audio,start,end,label\na.wav,soon,,angry\n")
+    with pytest.raises(DataError, match=r"m.csv:2: start 'soon' is not a number of seconds"):
+        read_manifest(tmp_path / "m.csv")
+    (tmp_path / "m.csv").write_text("audio,start,end,label\na.wav,1.5,0.5,angry\n")
+    with pytest.raises(DataError, match=r"m.csv:2: end 0.5 s is not after start 1.5 s"):
+        read_manifest(tmp_path / "m.csv")
+    with pytest.raises(DataError, match=r"a.wav: the clip from 60 s is outside the audio"):
+        load_clip(Clip(tmp_path / "a.wav", "anger", "s1", start=60.0, end=61.0))
+
+
 def test_augmentations_are_seeded_and_sane() -> None:
     rng = np.random.default_rng(0)
     t = np.arange(2 * SR) / SR
