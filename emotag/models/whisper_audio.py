@@ -7,9 +7,10 @@ On the 6 speaker-independent RAVDESS folds (``python bench/audio_cv.py --branch 
 measured UA 0.748 ± 0.067 with each clip on its own and 0.822 ± 0.051 with per-speaker normalisation
 (0.584 / 0.634 on degraded copies), against 0.594 / 0.627 (0.484) for the CNN branch (2026-11-26; the
 figures of the shipped heads are in ``whisper_audio.json``). The price is speed: the encoder costs about
-8 ms per 5 s of speech on 2 CPU cores, cues side by side (this branch: about 80 cues/s on cues that are
-speech from end to end, about 140 on the benchmark's clips padded to 5 s, whose silence is trimmed away),
-against several hundred cues/s for the CNN branch (``--audio-model cnn``).
+14 CPU-ms per 5 s of speech, two cues side by side on 2 cores (this branch alone: 70-90 cues/s on cues that
+are speech from end to end, more on the benchmark's clips padded to 5 s, whose silence is trimmed away;
+``bench/README.md`` has the whole model's figures), against several hundred cues/s for the CNN branch
+(``--audio-model cnn``).
 
 What runs: each cue's 16 kHz waveform, without its leading and trailing silence
 (:func:`emotag.audiofeatures.trim_silence`: how much silence a cue carries is a matter of subtitle timing,
