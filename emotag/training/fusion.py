@@ -38,6 +38,13 @@ should be honest there too. Measured (2026-11-26): late temperature 1.000 -> 1.0
 0.029 (0.0287 -> 0.0295), accuracy unchanged; ``emotag eval`` ECE on the eval actors' pairs: same-label
 0.033 -> 0.032, neutral text 0.065 -> 0.058, and on their degraded copies 0.072 -> 0.069 / 0.144 -> 0.136.
 
+Fused accuracy on neutral-text pairs stays under the voice's alone (validation 0.815 against 0.853): the
+late weights are one trade over all pair kinds. Weighting the neutral-text fit pairs 2 / 3 / 5 times in the
+loss (2026-11-27, validation unchanged, ``runs/s11/ntw.py``) moved it along that trade and no further:
+neutral text 0.815 -> 0.822 / 0.826 / 0.838, same-label 0.901 -> 0.900 / 0.900 / 0.899, all labelled pairs
+0.736 -> 0.736 / 0.734 / 0.733, ECE 0.020 -> 0.024 / 0.025 / 0.031. Not adopted: what would close the gap is
+a text branch that reads RAVDESS's "Dogs are sitting by the door" as neutral (P 0.25 today), not a weight.
+
 A real paired corpus (``emotag train --paired MANIFEST.csv``, columns audio,start,end,text,label as for
 ``emotag eval``) is scored by both branches and added to both halves (split by audio file), with kind
 ``paired``; its rows then also count in method selection.
