@@ -151,12 +151,34 @@ def tag(
     )
     # The decoded length is exact; ffprobe's container duration includes MP3/AAC encoder padding.
     media_info = dataclasses.replace(probed.media, duration_ms=len(audio) * 1000 // SAMPLE_RATE)
+    late = past_the_end(found.cues, media_info.duration_ms)
+    if late:
+        warnings.append(late)
     return Track(
         media=media_info,
         cues=tuple(tagged),
         model=emotion_model.name,
         source=found.source,
         warnings=tuple(warnings),
+    )
+
+
+def past_the_end(cues: Sequence[Cue], duration_ms: int) -> str | None:
+    """A warning when cues start at or after the end of the audio (``None`` when none do).
+
+    Such cues have no voice to hear, so they are scored on their words alone; subtitles made for another
+    cut of the footage, or shifted by an offset, show up this way.
+    """
+    from emotag.timecode import ms_to_srt
+
+    late = [c for c in cues if c.start_ms >= duration_ms]
+    if not late:
+        return None
+    first = min(late, key=lambda c: c.start_ms)
+    return (
+        f"{len(late)} cue(s) start after the audio ends at {ms_to_srt(duration_ms)} (first: cue "
+        f"{first.index} at {ms_to_srt(first.start_ms)}) and were scored on their words alone; check that the "
+        "subtitles belong to this cut and are not shifted"
     )
 
 

@@ -93,6 +93,29 @@ def test_wild_cues_overlapping_zero_length_and_past_the_end(keyword_model: Keywo
     assert tagged[0].label == "joy" and tagged[1].label == "neutral"
 
 
+def test_cues_after_the_end_of_the_audio_are_reported(
+    tmp_path: Path, talk: Path, speech_media, keyword_model: KeywordModel
+) -> None:
+    """Subtitles of another cut (or shifted): the cues past the end are scored on words and named."""
+    _, cues = speech_media
+    other = tmp_path / "longer.srt"
+    lines = [f"{i}\n00:00:0{i},000 --> 00:00:0{i},800\nI miss you\n" for i in range(1, 3)]
+    lines += [
+        "3\n00:01:30,000 --> 00:01:31,000\nwhat a wonderful day\n",
+        "4\n00:01:00,000 --> 00:01:01,000\nbye\n",
+    ]
+    other.write_text("\n".join(lines), encoding="utf-8")
+    track = emotag.tag(talk, model=keyword_model, options=TagOptions(subs=str(other)))
+    assert [tc.audio is None for tc in track] == [False, False, True, True]
+    assert track.media.duration_ms < 60_000
+    assert track.warnings[0] == "cues were out of order; sorted by start time and renumbered"
+    assert len(track.warnings) == 2 and track.warnings[1].startswith(
+        "2 cue(s) start after the audio ends at 00:00:0"
+    )
+    assert "(first: cue 3 at 00:01:00,000) and were scored on their words alone" in track.warnings[1]
+    assert not emotag.tag(talk, model=keyword_model).warnings  # its own sidecar fits
+
+
 def test_segments_text_only_and_markup_stripped() -> None:
     cues = [Cue(1, 0, 1000, "<i>Hello</i> {\\an8}there"), Cue(2, 1000, 2000, "")]
     segs = segments(cues, None, context=2)
