@@ -42,8 +42,14 @@ Fused accuracy on neutral-text pairs stays under the voice's alone (validation 0
 late weights are one trade over all pair kinds. Weighting the neutral-text fit pairs 2 / 3 / 5 times in the
 loss (2026-11-27, validation unchanged, ``runs/s11/ntw.py``) moved it along that trade and no further:
 neutral text 0.815 -> 0.822 / 0.826 / 0.838, same-label 0.901 -> 0.900 / 0.900 / 0.899, all labelled pairs
-0.736 -> 0.736 / 0.734 / 0.733, ECE 0.020 -> 0.024 / 0.025 / 0.031. Not adopted: what would close the gap is
-a text branch that reads RAVDESS's "Dogs are sitting by the door" as neutral (P 0.25 today), not a weight.
+0.736 -> 0.736 / 0.734 / 0.733, ECE 0.020 -> 0.024 / 0.025 / 0.031. Nor did reshaping the words' vote
+(``runs/s11/latevar.py``, same fit and validation pairs): separate learned weights for whether the words are
+emotional (neutral against the rest) and for which emotion they name: neutral text 0.818, all pairs 0.735,
+ECE 0.025; words that may push a cue away from neutral but never towards it: 0.822 / 0.737 / 0.032; only
+which emotion: 0.824 / 0.721 / 0.016. Not adopted: the losses on neutral-text pairs are spread over every
+emotion (validation, voice alone -> fused: sadness 0.635 -> 0.573, surprise 0.844 -> 0.760), and what would
+close the gap is a text branch that reads lexically neutral lines as neutral (RAVDESS's "Dogs are sitting by
+the door": P 0.25 today), not a weight.
 
 A real paired corpus (``emotag train --paired MANIFEST.csv``, columns audio,start,end,text,label as for
 ``emotag eval``) is scored by both branches and added to both halves (split by audio file), with kind
