@@ -484,6 +484,8 @@ def evaluate(
         raise DataError(f"unknown modality {modality!r}; choose one of {', '.join(MODALITIES)}")
     t0 = time.perf_counter()
     rows, n_raw, skipped = read_manifest(manifest, label_map)
+    if not n_raw:
+        raise DataError(f"{manifest}: a header and no rows; add one row per labelled segment")
     if not rows:
         raise DataError(
             f"{manifest}: no row has a usable label (skipped: {skipped or 'none'}); check --label-map"

@@ -210,6 +210,12 @@ def test_manifest_errors(tmp_path):
     bad.write_text("text,label\nhi,other\n")
     with pytest.raises(DataError, match="no row has a usable label"):
         evaluate(bad, model=stub_model())
+    bad.write_text("text,label\n")
+    with pytest.raises(DataError, match="bad.csv: a header and no rows"):
+        evaluate(bad, model=stub_model())
+    bad.write_text("")
+    with pytest.raises(DataError, match="bad.csv: empty; the first line must be the header"):
+        read_manifest(bad)
     for start, end, message in [
         ("nan", "", "start 'nan'"),
         ("-1", "2", "start '-1'"),
