@@ -160,6 +160,22 @@ def train_command(
     click.echo(report.summary())
 
 
+_PREDICTIONS_FIX = "pass a --predictions path in a writable directory"
+
+
+def _check_predictions_target(path: Path, force: bool) -> None:
+    """Refuse an existing ``--predictions`` file (without ``--force``) or an unwritable place for it."""
+    from emotag.errors import OutputError, OutputExistsError
+    from emotag.exporters import check_targets
+
+    if path.exists() and not path.is_dir() and not force:
+        raise OutputExistsError(str(path), "name another --predictions file")
+    try:
+        check_targets([path], force=True)
+    except OutputError as exc:
+        raise OutputError(exc.path, exc.problem, _PREDICTIONS_FIX) from None
+
+
 @click.command("eval")
 @click.argument("manifest", type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
@@ -192,6 +208,13 @@ def train_command(
     "the audio file, and clips that are neither in one group (auto); 'manifest' puts all rows in one "
     "group; 'none' scores every row alone.",
 )
+@click.option(
+    "--predictions",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write every scored row (true label, fused and per-modality predictions, confidences, "
+    "mismatch, probabilities) to this CSV, for error analysis.",
+)
+@click.option("--force", is_flag=True, help="Overwrite the --predictions file if it exists.")
 @click.pass_context
 def eval_command(
     ctx: click.Context,
@@ -204,14 +227,18 @@ def eval_command(
     label_map: str | None,
     batch_size: int,
     group_by: str,
+    predictions: Path | None,
+    force: bool,
 ) -> None:
     """Score a labelled MANIFEST.csv (columns audio, start, end, text, label[, speaker]); print metrics."""
-    from emotag.evaluation import evaluate, format_report
+    from emotag.evaluation import evaluate, format_report, predictions_csv
 
     mapping = parse_label_map(label_map)
     bars = _Bars(_quiet(ctx))
     try:
         with guarded():
+            if predictions is not None:  # refused before any work, never half-written or overwritten
+                _check_predictions_target(predictions, force)
             from emotag.models import load_model
 
             loaded = load_model(model, fusion=fusion, modality=modality, audio_model=audio_model)
@@ -226,6 +253,15 @@ def eval_command(
             )
     finally:
         bars.close()
+    if predictions is not None:
+        with guarded():
+            from emotag.errors import OutputError
+            from emotag.exporters import write_text_atomic
+
+            try:
+                write_text_atomic(predictions, predictions_csv(report))
+            except OutputError as exc:
+                raise OutputError(exc.path, exc.problem, _PREDICTIONS_FIX) from None
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:

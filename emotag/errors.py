@@ -70,9 +70,9 @@ class OutputExistsError(EmotagError):
 
     exit_code = 5
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, instead: str = "-o DIR to write elsewhere") -> None:
         self.path = path
-        super().__init__(f"{path}: output exists; pass --force to overwrite it or -o DIR to write elsewhere")
+        super().__init__(f"{path}: output exists; pass --force to overwrite it or {instead}")
 
 
 class OutputError(EmotagError):
@@ -80,10 +80,10 @@ class OutputError(EmotagError):
 
     exit_code = 5
 
-    def __init__(self, path: str, problem: str) -> None:
+    def __init__(self, path: str, problem: str, fix: str = "choose a writable directory with -o DIR") -> None:
         self.path = path
         self.problem = problem
-        super().__init__(f"{path}: cannot write output ({problem}); choose a writable directory with -o DIR")
+        super().__init__(f"{path}: cannot write output ({problem}); {fix}")
 
 
 class UnknownExporterError(EmotagError):

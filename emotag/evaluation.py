@@ -39,8 +39,9 @@ through :func:`emotag.media.load_audio`, i.e. ffmpeg), then rows are scored in b
 
 With ``modality="both"`` the report also carries each modality alone — the branch outputs the fused
 prediction was made from (:attr:`~emotag.models.base.Prediction.text` / ``.audio``), over the rows where that
-modality was present — and the mismatch flag rate. The library returns an :class:`EvalReport`; only the CLI
-prints (:func:`format_report` renders the text table).
+modality was present — and the mismatch flag rate. The library returns an :class:`EvalReport`, every
+scored row's prediction included; only the CLI prints (:func:`format_report` renders the text table,
+:func:`predictions_csv` the rows, which ``emotag eval --predictions FILE`` writes atomically).
 """
 
 from __future__ import annotations
@@ -160,6 +161,8 @@ class EvalReport:
         labels: the label order of the confusion matrices.
         groups: normalisation groups of more than one row (see ``group_by``).
         group_by: the grouping asked for.
+        predictions: each scored row with the model's answer, in manifest order (for error analysis:
+            :func:`predictions_csv`; not part of :meth:`to_dict`).
     """
 
     manifest: str
@@ -174,6 +177,7 @@ class EvalReport:
     labels: tuple[str, ...] = field(default=LABELS)
     groups: int = 0
     group_by: str = "none"
+    predictions: tuple[tuple[ManifestRow, Prediction], ...] = ()
 
     @property
     def n_skipped(self) -> int:
@@ -529,7 +533,68 @@ def evaluate(
         seconds=time.perf_counter() - t0,
         groups=sum(1 for g in groups if len(g) > 1),
         group_by=group_by,
+        predictions=tuple(zip(rows, preds, strict=True)),
     )
+
+
+#: Columns of :func:`predictions_csv` before the fused probabilities (``p_anger`` ... ``p_neutral``).
+PREDICTION_COLUMNS = (
+    "line",
+    "audio",
+    "start",
+    "end",
+    "speaker",
+    "text",
+    "label",
+    "predicted",
+    "confidence",
+    "correct",
+    "text_predicted",
+    "text_confidence",
+    "audio_predicted",
+    "audio_confidence",
+    "mismatch",
+    "mismatched",
+)
+
+
+def predictions_csv(report: EvalReport) -> str:
+    """Every scored row of ``report`` as CSV text: where it is in the manifest (``line``, as written in its
+    columns), the true label, the fused prediction and its confidence, each modality's own prediction
+    (empty where that modality was absent), the mismatch score and flag, then the fused probabilities.
+    Sorting it by ``correct`` and ``confidence`` lists the confident mistakes first."""
+    import io
+
+    def top(em: Emotion | None) -> tuple[str, str]:
+        return ("", "") if em is None else (em.label, f"{em.confidence:.4f}")
+
+    base = Path(report.manifest).parent
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*PREDICTION_COLUMNS, *(f"p_{label}" for label in LABELS)])
+    for row, pred in report.predictions:
+        audio = "" if row.audio is None else str(row.audio)
+        if row.audio is not None and row.audio.is_relative_to(base):  # as the manifest wrote it
+            audio = row.audio.relative_to(base).as_posix()
+        writer.writerow(
+            [
+                row.line,
+                audio,
+                "" if row.start is None else f"{row.start:g}",
+                "" if row.end is None else f"{row.end:g}",
+                row.speaker,
+                row.text,
+                row.label,
+                *top(pred.emotion),
+                int(pred.emotion.label == row.label),
+                *top(pred.text),
+                *top(pred.audio),
+                f"{pred.mismatch:.4f}" if pred.text is not None and pred.audio is not None else "",
+                int(pred.mismatched),
+                *(f"{p:.4f}" for p in pred.emotion.probs),
+            ]
+        )
+    return out.getvalue()
 
 
 def format_report(report: EvalReport) -> str:

@@ -281,6 +281,53 @@ def test_cli_eval(manifest, tmp_path, monkeypatch):
     assert res.exit_code == 2 and "not old=new" in res.output
 
 
+def test_cli_eval_writes_every_scored_row_for_error_analysis(manifest, tmp_path, monkeypatch):
+    """--predictions: one CSV row per scored manifest row, read back with the csv module; refused, untouched,
+    when it exists (without --force) or cannot be written."""
+    import csv
+
+    from click.testing import CliRunner
+
+    import emotag.models.audio as audio_mod
+    import emotag.models.text as text_mod
+    from emotag.cli import cli
+
+    monkeypatch.setattr(text_mod, "load_text_branch", lambda spec, d: KeywordTextBranch())
+    monkeypatch.setattr(audio_mod, "load_audio_branch", lambda spec, d: ToneAudioBranch())
+    mdir = tmp_path / "m"
+    mdir.mkdir()
+    (mdir / "config.json").write_text(json.dumps({"name": "stub", "labels": list(LABELS)}))
+    out = tmp_path / "rows.csv"
+    args = ["-q", "eval", str(manifest), "--model", str(mdir), "--json", "--label-map", "happy=joy"]
+    res = CliRunner().invoke(cli, [*args, "--predictions", str(out)])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output)
+    with out.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["line"] for r in rows] == ["2", "3", "4", "5", "6"]  # line 7's label maps to nothing
+    assert [r["label"] for r in rows] == ["joy", "anger", "sadness", "fear", "neutral"]
+    assert rows[0]["audio"] == "media/tones.wav" and rows[0]["start"] == "0" and rows[0]["end"] == "1"
+    assert (
+        rows[2]["text"] == "" and rows[2]["text_predicted"] == "" and rows[2]["audio_predicted"] == "sadness"
+    )
+    assert rows[3]["audio"] == "" and rows[3]["audio_predicted"] == "" and rows[3]["mismatch"] == ""
+    correct = [int(r["correct"]) for r in rows]
+    assert correct == [int(r["predicted"] == r["label"]) for r in rows]
+    assert abs(sum(correct) / len(rows) - report["scores"]["fused"]["accuracy"]) < 1e-9
+    for r in rows:
+        probs = [float(r[f"p_{label}"]) for label in LABELS]
+        assert abs(sum(probs) - 1) < 1e-3 and LABELS[probs.index(max(probs))] == r["predicted"]
+        assert abs(max(probs) - float(r["confidence"])) < 1e-4
+    assert rows[1]["mismatched"] == "1"  # joyful words, angry tone
+    before = out.read_bytes()
+    res = CliRunner().invoke(cli, [*args, "--predictions", str(out)])
+    assert res.exit_code == 5 and "output exists; pass --force" in res.output and out.read_bytes() == before
+    res = CliRunner().invoke(cli, [*args, "--predictions", str(tmp_path / "no" / "rows.csv")])
+    assert res.exit_code == 5 and "pass a --predictions path in a writable directory" in res.output
+    res = CliRunner().invoke(cli, [*args, "--modality", "text", "--predictions", str(out), "--force"])
+    assert res.exit_code == 0 and out.read_bytes() != before
+
+
 @pytest.mark.slow
 def test_evaluate_default_model_on_speech(manifest):
     report = evaluate(manifest, label_map={"happy": "joy"})

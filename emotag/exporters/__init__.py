@@ -502,7 +502,12 @@ def _check_target(path: Path, force: bool) -> None:
         raise OutputError(str(path), f"directory {str(parent)!r} is not writable")
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` whole or not at all (temp file beside it, then ``os.replace``).
+
+    Raises:
+        OutputError: the file cannot be written.
+    """
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:
@@ -584,7 +589,7 @@ def write_all(rendered: Sequence[tuple[str | os.PathLike[str], str]], *, force: 
     paths = [Path(p) for p, _ in rendered]
     check_targets(paths, force=force)
     for path, (_, text) in zip(paths, rendered, strict=True):
-        _write_atomic(path, text)
+        write_text_atomic(path, text)
     return paths
 
 
