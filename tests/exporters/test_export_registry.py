@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import stat
 import textwrap
 from fractions import Fraction
 from pathlib import Path
@@ -112,6 +113,23 @@ def test_export_writes_atomically_and_refuses_overwrite(tmp_path: Path) -> None:
     assert path.read_text(encoding="utf-8") == "edited by hand"
     export(track, path, force=True)
     assert path.read_bytes() == first
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permissions")
+def test_exports_get_the_permissions_a_plain_open_gives(tmp_path: Path) -> None:
+    """Not mkstemp's owner-only 0600: markers on shared storage must be readable by the next tool."""
+    track = make("p25")
+    old = os.umask(0o022)
+    try:
+        path = export(track, tmp_path / "t.emotag.srt")
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644
+        os.umask(0o077)
+        assert stat.S_IMODE(export(track, tmp_path / "private.srt").stat().st_mode) == 0o600
+        path.chmod(0o640)  # an overwrite keeps what the user set
+        export(track, path, force=True)
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640
+    finally:
+        os.umask(old)
 
 
 def test_frame_based_format_on_audio_only_media(tmp_path: Path) -> None:
