@@ -307,7 +307,8 @@ def _tag_one(
     targets: list[tuple[str, Path]] = []
     if not to_stdout:
         targets = [(fmt, exporters.output_path(path, fmt, out_dir)) for fmt in formats]
-        exporters.check_targets([p for _, p in targets], force=force)
+        inputs = [path] if opts.subs is None else [path, Path(opts.subs)]
+        exporters.check_targets([p for _, p in targets], force=force, inputs=inputs)
         exporters.preflight(probed.media, formats, export_opts)
     progress = _Progress(path.name, quiet)
     try:

@@ -307,7 +307,7 @@ def export_command(track_file: Path, to: list[str], output: str | None, force: b
 
                 raise OutputError(str(out), "directory does not exist")
             targets = [(exporters.output_path(track_file, fmt, out), fmt) for fmt in to]
-        written = exporters.export_many(track, targets, options, force=force)
+        written = exporters.export_many(track, targets, options, force=force, inputs=[track_file])
     for path in written:
         click.echo(str(path))
 

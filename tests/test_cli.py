@@ -91,6 +91,17 @@ def test_existing_output_is_kept_without_force(runner: CliRunner, talk: Path) ->
     assert existing.read_text(encoding="utf-8").startswith("1\n")
 
 
+def test_the_subtitles_being_read_are_never_overwritten(runner: CliRunner, talk: Path) -> None:
+    """--subs naming last run's tagged SRT, with --force: refused before any work, the file untouched."""
+    assert runner.invoke(cli, ["-q", "tag", str(talk)]).exit_code == 0
+    tagged = talk.with_name("talk.emotag.srt")
+    before = tagged.read_bytes()
+    result = runner.invoke(cli, ["tag", str(talk), "--subs", str(tagged), "--force"])
+    assert result.exit_code == 5 and "Traceback" not in result.output
+    assert f"{tagged}: cannot write output (it is an input of this run)" in result.stderr
+    assert tagged.read_bytes() == before
+
+
 def test_many_files_one_bad_does_not_stop_the_others(runner: CliRunner, talk: Path, tmp_path: Path) -> None:
     second = tmp_path / "second.mp4"
     second.write_bytes(talk.read_bytes())

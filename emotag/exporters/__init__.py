@@ -583,14 +583,30 @@ def export(
     return export_many(track, [(Path(path), fmt)], options, force=force)[0]
 
 
-def check_targets(paths: Iterable[str | os.PathLike[str]], *, force: bool = False) -> None:
+def _same_file(a: Path, b: Path) -> bool:
+    """Whether two paths name one file (links included; a path that does not exist names no file yet)."""
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def check_targets(
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    force: bool = False,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> None:
     """Refuse targets before any work is done: existing files without ``force``, missing or read-only dirs,
-    two formats writing the same file.
+    two formats writing the same file, and, even with ``force``, a target that is one of the ``inputs``
+    (the track being re-exported, the subtitles being read): a source file is never overwritten.
 
     Raises:
         OutputExistsError: a target exists and ``force`` is false.
-        OutputError: a directory is missing or not writable, a target is a directory, or duplicates.
+        OutputError: a directory is missing or not writable; a target is a directory, a duplicate or an
+            input.
     """
+    sources = [Path(p) for p in inputs]
     seen: set[Path] = set()
     for raw in paths:
         path = Path(raw)
@@ -598,6 +614,10 @@ def check_targets(paths: Iterable[str | os.PathLike[str]], *, force: bool = Fals
         if resolved in seen:
             raise OutputError(str(path), "two formats would write the same file")
         seen.add(resolved)
+        if any(_same_file(path, src) for src in sources):
+            raise OutputError(
+                str(path), "it is an input of this run", "write elsewhere with -o DIR or another name"
+            )
         _check_target(path, force)
 
 
@@ -627,6 +647,7 @@ def export_many(
     options: ExportOptions | None = None,
     *,
     force: bool = False,
+    inputs: Iterable[str | os.PathLike[str]] = (),
 ) -> list[Path]:
     """Render several formats, check every target, then write them all (all-or-nothing up to I/O errors).
 
@@ -635,6 +656,7 @@ def export_many(
         targets: ``(path, format or None)`` pairs; ``None`` infers the format from the suffix.
         options: export options shared by all formats.
         force: overwrite existing files.
+        inputs: files this run read (the track file): never overwritten, even with ``force``.
 
     Returns:
         The paths written, in order.
@@ -642,6 +664,7 @@ def export_many(
     Raises:
         Same as :func:`export`; no file is written when any format fails to render or any target is refused.
     """
+    check_targets([p for p, _ in targets], force=force, inputs=inputs)
     rendered = []
     for raw_path, fmt in targets:
         rendered.append((Path(raw_path), render(track, fmt or infer_format(raw_path), options)))

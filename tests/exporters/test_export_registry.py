@@ -327,6 +327,25 @@ def test_cli_export_output_file_and_dir(cli: click.Group, track_file: Path, tmp_
     assert result.exit_code == 0 and result.output.startswith("1.000000\t3.500000\tjoy 0.82: Hello, world!")
 
 
+def test_cli_export_never_writes_over_the_track_it_reads(cli: click.Group, track_file: Path) -> None:
+    """`--to json --force` beside the track would be the track itself (re-thresholded, filtered): refused,
+    also through a link, and the track is untouched."""
+    before = track_file.read_bytes()
+    link = track_file.with_name("link.json")
+    link.symlink_to(track_file)
+    for args in (
+        ["export", str(track_file), "--to", "json", "--force", "--mismatch-threshold", "0.9"],
+        ["export", str(link), "-o", str(track_file), "--force"],
+        ["export", str(track_file), "-o", str(link), "--force"],
+    ):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 5, (args, result.output)
+        assert "cannot write output (it is an input of this run)" in result.output
+    assert track_file.read_bytes() == before and link.is_symlink()
+    result = CliRunner().invoke(cli, ["export", str(track_file), "--to", "srt", "--force"])
+    assert result.exit_code == 0, result.output  # other targets beside it are fine
+
+
 def test_cli_export_mismatch_threshold(cli: click.Group, track_file: Path) -> None:
     runner = CliRunner()
     args = ["export", str(track_file), "--to", "csv", "-o", "-", "--mismatch-only"]
