@@ -163,17 +163,18 @@ def train_command(
 _PREDICTIONS_FIX = "pass a --predictions path in a writable directory"
 
 
-def _check_predictions_target(path: Path, force: bool) -> None:
-    """Refuse an existing ``--predictions`` file (without ``--force``) or an unwritable place for it."""
+def _check_predictions_target(path: Path, force: bool, manifest: Path) -> None:
+    """Refuse an existing ``--predictions`` file (without ``--force``), the manifest itself (even with it),
+    or an unwritable place."""
     from emotag.errors import OutputError, OutputExistsError
     from emotag.exporters import check_targets
 
-    if path.exists() and not path.is_dir() and not force:
-        raise OutputExistsError(str(path), "name another --predictions file")
     try:
-        check_targets([path], force=True)
+        check_targets([path], force=True, inputs=[manifest])
     except OutputError as exc:
         raise OutputError(exc.path, exc.problem, _PREDICTIONS_FIX) from None
+    if path.exists() and not force:
+        raise OutputExistsError(str(path), "name another --predictions file")
 
 
 @click.command("eval")
@@ -238,7 +239,7 @@ def eval_command(
     try:
         with guarded():
             if predictions is not None:  # refused before any work, never half-written or overwritten
-                _check_predictions_target(predictions, force)
+                _check_predictions_target(predictions, force, manifest)
             from emotag.models import load_model
 
             loaded = load_model(model, fusion=fusion, modality=modality, audio_model=audio_model)

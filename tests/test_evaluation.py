@@ -326,6 +326,10 @@ def test_cli_eval_writes_every_scored_row_for_error_analysis(manifest, tmp_path,
     assert res.exit_code == 5 and "pass a --predictions path in a writable directory" in res.output
     res = CliRunner().invoke(cli, [*args, "--modality", "text", "--predictions", str(out), "--force"])
     assert res.exit_code == 0 and out.read_bytes() != before
+    source = manifest.read_bytes()
+    res = CliRunner().invoke(cli, [*args, "--predictions", str(manifest), "--force"])  # the manifest itself
+    assert res.exit_code == 5 and "it is an input of this run" in res.output
+    assert manifest.read_bytes() == source
 
 
 @pytest.mark.slow
