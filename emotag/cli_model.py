@@ -111,6 +111,12 @@ def register(group: click.Group) -> None:
     "(e.g. 'whisper-audio,fusion' retrains the default voice branch, the Whisper-encoder heads, and fusion "
     "over an existing text branch; 'audio' trains the CNN voice branch).",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Let a run of every step replace the model already in --out (refused otherwise, so a trained "
+    "model is not lost by accident; --steps updates parts of it without this).",
+)
 @click.pass_context
 def train_command(
     ctx: click.Context,
@@ -121,6 +127,7 @@ def train_command(
     audio_data: Path | None,
     paired: Path | None,
     steps: str,
+    force: bool,
 ) -> None:
     """Train the text branch, the audio branch and fusion; write a model directory."""
     from emotag.training import train
@@ -141,6 +148,12 @@ def train_command(
         raise click.BadParameter(
             f"{missing[0]} is missing; add its step or point --out at a trained model", param_hint="--steps"
         )
+    every_step = {"text", "audio", "whisper-audio", "fusion"} <= set(chosen)
+    if every_step and (out_dir / "config.json").is_file() and not force:
+        with guarded():
+            from emotag.errors import OutputExistsError
+
+            raise OutputExistsError(str(out_dir), "name another --out (or retrain parts of it with --steps)")
 
     bars = _Bars(_quiet(ctx))
     try:

@@ -39,6 +39,27 @@ def test_cli_train_checks_steps_before_training(tmp_path):
     assert not (tmp_path / "m").exists()  # nothing written
 
 
+def test_cli_train_keeps_a_trained_model_unless_forced(tmp_path):
+    """A full run into a directory that already holds a model is refused before any work (25 minutes of
+    training would otherwise replace it); --force lets it, --steps updates parts of it as before."""
+    from click.testing import CliRunner
+
+    from emotag.cli import cli
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text('{"name": "mine"}')
+    args = ["-q", "train", "--data", str(tmp_path / "nope"), "--out", str(model)]
+    res = CliRunner().invoke(cli, args)
+    assert (
+        res.exit_code == 5
+        and "m: output exists; pass --force to overwrite it or name another --out" in res.output
+    )
+    assert (model / "config.json").read_text() == '{"name": "mine"}'
+    res = CliRunner().invoke(cli, [*args, "--force"])
+    assert res.exit_code == 9 and "data folder not found" in res.output  # past the check, on to the data
+
+
 def test_missing_whisper_packages_fail_before_any_training(tmp_path, monkeypatch):
     import emotag.asr as asr
     from emotag.errors import MissingDependencyError
