@@ -242,6 +242,8 @@ def tag_command(
         formats = ["json"]
     elif not formats:
         formats = ["srt", "json"]
+    if not to_stdout:
+        _refuse_shared_targets(media, formats, out_dir)
     opts = TagOptions(
         subs=None if subs is None else str(subs),
         subs_stream=subs_stream,
@@ -284,6 +286,25 @@ def tag_command(
                 err=True,
             )
         ctx.exit(failures[0][1].exit_code)
+
+
+def _refuse_shared_targets(media: Sequence[Path], formats: Sequence[str], out_dir: Path | None) -> None:
+    """Before any work: two MEDIA files whose outputs would land on the same file (``a.mp4`` from two
+    folders into one ``-o DIR``, or one file named twice) are a usage error, not a silent overwrite."""
+    from emotag import exporters
+
+    owner: dict[Path, Path] = {}
+    for path in media:
+        for fmt in formats:
+            target = exporters.output_path(path, fmt, out_dir)
+            first = owner.setdefault(target.resolve(), path)
+            if first is path:
+                continue
+            if first.resolve() == path.resolve():
+                raise click.UsageError(f"{path} is named twice; name each MEDIA file once")
+            raise click.UsageError(
+                f"{first} and {path} would both write {target}; tag them into different -o directories"
+            )
 
 
 def _tag_one(

@@ -102,6 +102,28 @@ def test_the_subtitles_being_read_are_never_overwritten(runner: CliRunner, talk:
     assert tagged.read_bytes() == before
 
 
+def test_two_media_writing_the_same_outputs_are_refused_before_any_work(
+    runner: CliRunner, talk: Path, tmp_path: Path
+) -> None:
+    """talk.mp4 from two folders into one -o DIR: the second overwrote the first's outputs (--force)."""
+    other = tmp_path / "elsewhere"
+    other.mkdir()
+    twin = other / talk.name
+    twin.write_bytes(talk.read_bytes())
+    twin.with_suffix(".srt").write_bytes(talk.with_suffix(".srt").read_bytes())
+    out = tmp_path / "out"
+    out.mkdir()
+    result = runner.invoke(cli, ["tag", str(talk), str(twin), "-o", str(out), "--force"])
+    assert (
+        result.exit_code == 2
+        and f"{talk} and {twin} would both write {out / 'talk.emotag.srt'}" in result.output
+    )
+    assert list(out.iterdir()) == []
+    result = runner.invoke(cli, ["tag", str(talk), str(talk), "--force"])
+    assert result.exit_code == 2 and "is named twice" in result.output
+    assert runner.invoke(cli, ["-q", "tag", str(talk), str(twin), "--force"]).exit_code == 0  # beside each
+
+
 def test_many_files_one_bad_does_not_stop_the_others(runner: CliRunner, talk: Path, tmp_path: Path) -> None:
     second = tmp_path / "second.mp4"
     second.write_bytes(talk.read_bytes())
