@@ -326,9 +326,9 @@ def _tag_one(
     started = time.perf_counter()
     probed = media.probe(path)  # fails fast on a missing, unreadable or undecodable file
     targets: list[tuple[str, Path]] = []
+    inputs = [path] if opts.subs is None else [path, Path(opts.subs)]
     if not to_stdout:
         targets = [(fmt, exporters.output_path(path, fmt, out_dir)) for fmt in formats]
-        inputs = [path] if opts.subs is None else [path, Path(opts.subs)]
         exporters.check_targets([p for _, p in targets], force=force, inputs=inputs)
         exporters.preflight(probed.media, formats, export_opts)
     progress = _Progress(path.name, quiet)
@@ -345,7 +345,7 @@ def _tag_one(
         click.echo(text)
         return
     rendered = [(p, exporters.render(track, fmt, export_opts)) for fmt, p in targets]
-    written = exporters.write_all(rendered, force=force)
+    written = exporters.write_all(rendered, force=force, inputs=inputs)
     elapsed = time.perf_counter() - started
     speakers = len({speaker_key(tc.cue.speaker) for tc in track} - {None})
     named = f" ({speakers} speaker{'s' if speakers != 1 else ''} named)" if speakers else ""

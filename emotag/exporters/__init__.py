@@ -621,12 +621,18 @@ def check_targets(
         _check_target(path, force)
 
 
-def write_all(rendered: Sequence[tuple[str | os.PathLike[str], str]], *, force: bool = False) -> list[Path]:
+def write_all(
+    rendered: Sequence[tuple[str | os.PathLike[str], str]],
+    *,
+    force: bool = False,
+    inputs: Iterable[str | os.PathLike[str]] = (),
+) -> list[Path]:
     """Write already-rendered texts, each atomically, after checking every target first.
 
     Args:
         rendered: ``(path, text)`` pairs.
         force: overwrite existing files.
+        inputs: files the run read: never overwritten, even with ``force`` (see :func:`check_targets`).
 
     Returns:
         The paths written, in order.
@@ -635,7 +641,7 @@ def write_all(rendered: Sequence[tuple[str | os.PathLike[str], str]], *, force: 
         OutputExistsError, OutputError: as :func:`check_targets` (nothing written then), or on I/O failure.
     """
     paths = [Path(p) for p, _ in rendered]
-    check_targets(paths, force=force)
+    check_targets(paths, force=force, inputs=inputs)
     for path, (_, text) in zip(paths, rendered, strict=True):
         write_text_atomic(path, text)
     return paths
@@ -664,11 +670,10 @@ def export_many(
     Raises:
         Same as :func:`export`; no file is written when any format fails to render or any target is refused.
     """
-    check_targets([p for p, _ in targets], force=force, inputs=inputs)
     rendered = []
     for raw_path, fmt in targets:
         rendered.append((Path(raw_path), render(track, fmt or infer_format(raw_path), options)))
-    return write_all(rendered, force=force)
+    return write_all(rendered, force=force, inputs=inputs)
 
 
 def preflight(media: Media, formats: Iterable[str], options: ExportOptions | None = None) -> None:
