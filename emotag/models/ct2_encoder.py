@@ -76,6 +76,16 @@ class CT2Encoder:
         return torch.from_numpy(np.array(out.last_hidden_state, dtype=np.float32))
 
 
+def check_compute_type(compute_type: str) -> None:
+    """Refuse a compute type outside :data:`COMPUTE_TYPES`.
+
+    Raises:
+        ValueError: it is not one of them.
+    """
+    if compute_type not in COMPUTE_TYPES:
+        raise ValueError(f"compute type {compute_type!r}: use one of {', '.join(COMPUTE_TYPES)}")
+
+
 def convertible(model: Any, tokenizer: Any) -> bool:
     """Whether :func:`convert` can take ``model``: a BERT with absolute positions, padded on the right
     (CTranslate2 reads each row's length as right padding). Anything else runs in transformers (float32)."""
@@ -91,8 +101,7 @@ def convert(model: Any, tokenizer: Any, threads: int, *, compute_type: str = "fl
     """``model`` (a transformers ``BertModel``, as loaded and fine-tuned) as a CTranslate2 encoder running
     on ``threads`` CPU threads with ``compute_type`` (:data:`COMPUTE_TYPES`; ``"int8"`` quantises the
     weights per row and the activations on the fly), or ``None`` when it cannot be converted."""
-    if compute_type not in COMPUTE_TYPES:
-        raise ValueError(f"compute type {compute_type!r}: use one of {', '.join(COMPUTE_TYPES)}")
+    check_compute_type(compute_type)
     if not convertible(model, tokenizer):
         return None
     config: Any = model.config

@@ -76,7 +76,7 @@ import numpy as np
 
 from emotag import metrics
 from emotag.errors import DataError, ModelError
-from emotag.models.ct2_encoder import COMPUTE_TYPES, convertible
+from emotag.models.ct2_encoder import check_compute_type, convertible
 from emotag.models.text import (
     ENCODER_SHA256,
     PACKAGED_ENCODER,
@@ -132,8 +132,7 @@ class TextTrainOptions:
     def __post_init__(self) -> None:
         # Checked here, not when the model is loaded: a typo would otherwise cost a whole training run and
         # leave a model directory that refuses to load.
-        if self.compute_type not in COMPUTE_TYPES:
-            raise ValueError(f"compute type {self.compute_type!r}: use one of {', '.join(COMPUTE_TYPES)}")
+        check_compute_type(self.compute_type)
 
 
 @dataclass
