@@ -4,17 +4,18 @@ Why it exists: Whisper's encoder was trained on 680k hours of speech, so its sta
 was said far better than a CNN learned from 1,440 RAVDESS clips. Its *second* layer reads emotion best
 (:mod:`emotag.models.ct2_layers` has the layer-by-layer figures), and stopping there halves the cost.
 On the 6 speaker-independent RAVDESS folds (``python bench/audio_cv.py --branch whisper``) the trained heads
-measured UA 0.748 ± 0.067 with each clip on its own and 0.822 ± 0.051 with per-speaker normalisation
-(0.584 / 0.634 on degraded copies), against 0.594 / 0.627 (0.484) for the CNN branch (2026-11-26; the
-figures of the shipped heads are in ``whisper_audio.json``). The price is speed: the encoder costs about
-14 CPU-ms per 5 s of speech, two cues side by side on 2 cores (this branch alone: 70-90 cues/s on cues that
-are speech from end to end, more on the benchmark's clips padded to 5 s, whose silence is trimmed away;
-``bench/README.md`` has the whole model's figures), against several hundred cues/s for the CNN branch
-(``--audio-model cnn``).
+measured UA 0.744 ± 0.068 with each clip on its own and 0.821 ± 0.048 with per-speaker normalisation
+(0.564 / 0.642 on degraded copies; 2026-11-27, heads on the torch log-mel front end; on faster-whisper's
+the same run measured 0.748 / 0.829, degraded 0.584 / 0.645), against 0.594 / 0.627 (0.484) for the CNN
+branch (2026-11-26; the figures of the shipped heads are in ``whisper_audio.json``). The price is speed:
+the encoder costs about 14 CPU-ms per 5 s of speech, two cues side by side on 2 cores (this branch alone:
+70-90 cues/s on cues that are speech from end to end, more on the benchmark's clips padded to 5 s, whose
+silence is trimmed away; ``bench/README.md`` has the whole model's figures), against several hundred
+cues/s for the CNN branch (``--audio-model cnn``).
 
 What runs: each cue's 16 kHz waveform, without its leading and trailing silence
 (:func:`emotag.audiofeatures.trim_silence`: how much silence a cue carries is a matter of subtitle timing,
-not emotion), its first 30 s, goes through faster-whisper's log-mel front end and
+not emotion), its first 30 s, goes through Whisper's log-mel front end (:func:`whisper_log_mel`) and
 the first :data:`DEFAULT_LAYERS` layers of the CTranslate2 encoder *at its own length* (no padding to 30 s:
 CTranslate2 accepts shorter inputs, and training saw the same; cues of equal length are batched), the
 384-wide states are pooled (mean, standard deviation, max, 10th percentile: 1,536 values), standardised
@@ -40,7 +41,7 @@ depth the heads were trained on) in the model directory, written by :mod:`emotag
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,6 +86,12 @@ ALL_LAYERS = 4
 #: (:func:`emotag.audiofeatures.trim_silence`); heads trained before this setting existed read whole cues
 #: (``trim_silence`` in the JSON config).
 TRIM_SILENCE = True
+#: Which log-mel front end new heads read (:data:`LOG_MELS`): Whisper's features computed by transformers'
+#: ``WhisperFeatureExtractor`` on torch (:func:`whisper_log_mel`), or by faster-whisper's numpy code, as
+#: heads trained before this setting existed did (``log_mel`` in the JSON config). The two agree to within
+#: 0.01 (of a feature range of about 2); the torch one costs half as much (see :func:`whisper_log_mel`).
+LOG_MEL = "transformers"
+LOG_MELS = ("transformers", "faster-whisper")
 #: Temperature key of the ``global`` head reading states re-centred on the file (see
 #: :meth:`WhisperAudioBranch.head_outputs`); heads trained before it existed use the ``file`` head alone.
 CENTRED = "centred"
@@ -109,6 +116,38 @@ def pool(states: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return np.concatenate([x.mean(0), x.std(0), x.max(0), p10]).astype(np.float32)
 
 
+def whisper_log_mel() -> Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]:
+    """Whisper's 80-band log-mel features of 16 kHz audio, unpadded, by transformers'
+    ``WhisperFeatureExtractor`` on torch (``torch.stft``; the values of openai-whisper's own
+    ``log_mel_spectrogram`` to 1e-7).
+
+    Why not faster-whisper's front end, which the ASR uses: its numpy STFT costs 2.5 ms per 5 s cue against
+    1.7 here, in the encoder workers of every cue. Log-mel, encoder and pooling of 256 speech cues on two
+    workers, five interleaved rounds: 102.4 -> 108.1 cues/s (median), 18.9 -> 17.9 CPU-ms per cue
+    (2026-11-27; the whole model in ``bench/README.md``). Its features differ from these by up to 0.009
+    and it adds one frame, so heads trained on one front end are not used with the other
+    (:data:`LOG_MEL`).
+    """
+    from transformers import WhisperFeatureExtractor
+
+    extractor = WhisperFeatureExtractor(  # type: ignore[no-untyped-call]
+        feature_size=80, sampling_rate=SAMPLE_RATE
+    )
+
+    def log_mel(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        feats = extractor(
+            x,
+            sampling_rate=SAMPLE_RATE,
+            padding="longest",
+            return_tensors="np",
+            return_attention_mask=False,
+            device="cpu",
+        )["input_features"][0]
+        return np.asarray(feats, np.float32)
+
+    return log_mel
+
+
 class WhisperEncoder:
     """The packaged tiny.en encoder cut to its first ``layers`` layers (verified), applied to cues.
 
@@ -130,16 +169,23 @@ class WhisperEncoder:
         layers: int = DEFAULT_LAYERS,
         batch: int = ENCODE_BATCH,
         trim: bool = TRIM_SILENCE,
+        log_mel: str = LOG_MEL,
     ) -> None:
         import os
 
         from emotag.asr import load_packaged_whisper
 
+        if log_mel not in LOG_MELS:
+            raise ModelError(f"unknown log-mel front end {log_mel!r}; one of: {', '.join(LOG_MELS)}")
         self.layers = layers
         self.trim = trim
+        self.log_mel = log_mel
         self.batch = max(1, batch)
         self.threads = max(1, threads if threads is not None else min(MAX_WORKERS, os.cpu_count() or 1))
         self._model = load_packaged_whisper(self.threads, encoder_layers=layers)
+        self._mel: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]] = (
+            whisper_log_mel() if log_mel == "transformers" else self._model.feature_extractor
+        )
 
     def _features(self, wave: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Log-mel frames (an even count, at most 30 s) of one cue, trimmed if set."""
@@ -147,7 +193,7 @@ class WhisperEncoder:
         x = (trim_silence(x) if self.trim else x)[: int(MAX_SECONDS * SAMPLE_RATE)]
         if x.size < MIN_SECONDS * SAMPLE_RATE:
             x = np.pad(x, (0, int(MIN_SECONDS * SAMPLE_RATE) - x.size))
-        feats = np.asarray(self._model.feature_extractor(x), dtype=np.float32)
+        feats = np.asarray(self._mel(x), dtype=np.float32)
         n = min(3000, feats.shape[1] // 2 * 2)
         return feats[:, :n]
 
@@ -230,6 +276,7 @@ class WhisperAudioBranch:
         name: str = "emotag-audio-whisper-tiny",
         layers: int = DEFAULT_LAYERS,
         trim: bool = TRIM_SILENCE,
+        log_mel: str = LOG_MEL,
     ) -> None:
         if set(heads) != {"global", "file"}:
             raise ModelError("whisper audio branch: needs a 'global' and a 'file' head")
@@ -244,6 +291,8 @@ class WhisperAudioBranch:
         self.layers = layers
         #: Whether the heads were trained on cues without leading/trailing silence.
         self.trim = trim
+        #: The log-mel front end the heads were trained on (:data:`LOG_MELS`).
+        self.log_mel = log_mel
 
     @property
     def name(self) -> str:
@@ -256,7 +305,7 @@ class WhisperAudioBranch:
     @property
     def encoder(self) -> WhisperEncoder:
         if self._encoder is None:
-            self._encoder = WhisperEncoder(layers=self.layers, trim=self.trim)
+            self._encoder = WhisperEncoder(layers=self.layers, trim=self.trim, log_mel=self.log_mel)
         return self._encoder
 
     # ------------------------------------------------------------------------------------------ files
@@ -282,10 +331,16 @@ class WhisperAudioBranch:
             temps = {k: float(v) for k, v in meta["temperatures"].items()}
             layers = int(meta.get("encoder_layers", ALL_LAYERS))
             trim = bool(meta.get("trim_silence", False))
+            log_mel = str(meta.get("log_mel", "faster-whisper"))
         except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
             raise ModelError(f"{w_path}: unreadable Whisper audio head ({exc}); retrain it") from exc
         name = str(meta.get("name", "emotag-audio-whisper-tiny"))
-        return cls(None, heads, std, temps, name=name, layers=layers, trim=trim)
+        if log_mel not in LOG_MELS:
+            raise ModelError(
+                f"{cfg_path}: log_mel {log_mel!r} is not a front end this emotag has "
+                f"({', '.join(LOG_MELS)}); upgrade emotag or retrain"
+            )
+        return cls(None, heads, std, temps, name=name, layers=layers, trim=trim, log_mel=log_mel)
 
     def state(self, prefix: str = "") -> dict[str, torch.Tensor]:
         """The heads' weights and the standardiser as named tensors (``prefix`` before every name)."""
@@ -335,6 +390,7 @@ class WhisperAudioBranch:
             "temperatures": self.temperatures,
             "encoder_layers": self.layers,
             "trim_silence": self.trim,
+            "log_mel": self.log_mel,
             **(extra or {}),
         }
         write_json_atomic(model_dir / CONFIG_NAME, meta)

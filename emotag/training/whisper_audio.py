@@ -332,6 +332,7 @@ def load_folds(
             name=f"{branch.name}-fold{i}",
             layers=branch.layers,
             trim=branch.trim,
+            log_mel=branch.log_mel,
         )
         out.append((sub, [str(s) for s in row["test_speakers"]]))
     return out
@@ -353,7 +354,7 @@ def train_whisper_audio(
     With ``with_folds``, the folds' heads are also written (:data:`FOLDS_NAME`) for fusion training.
     """
     from emotag.errors import DataError
-    from emotag.models.whisper_audio import DEFAULT_LAYERS, TRIM_SILENCE, WhisperAudioBranch
+    from emotag.models.whisper_audio import DEFAULT_LAYERS, LOG_MEL, TRIM_SILENCE, WhisperAudioBranch
 
     layers = layers or DEFAULT_LAYERS
     t0 = time.time()
@@ -376,6 +377,7 @@ def train_whisper_audio(
         "seed": seed,
         "encoder_layers": layers,
         "trim_silence": TRIM_SILENCE,
+        "log_mel": LOG_MEL,
     }
     fold_branches: list[WhisperAudioBranch] = []
     if with_folds and len(folds) >= 3:

@@ -112,11 +112,40 @@ def test_encoder_depth_and_trimming_are_part_of_the_saved_head(
     branch.save(tmp_path)
     meta = json.loads((tmp_path / "whisper_audio.json").read_text())
     assert meta["encoder_layers"] == 2 and meta["trim_silence"] is True
-    # heads written before the settings existed read all four layers of whole cues
-    del meta["encoder_layers"], meta["trim_silence"]
+    assert meta["log_mel"] == "transformers" == WhisperAudioBranch.from_dir(tmp_path).encoder.log_mel
+    (tmp_path / "whisper_audio.json").write_text(json.dumps({**meta, "log_mel": "librosa"}))
+    with pytest.raises(ModelError, match="log_mel 'librosa' is not a front end .* upgrade emotag or retrain"):
+        WhisperAudioBranch.from_dir(tmp_path)
+    # heads written before the settings existed read all four layers of whole cues, through faster-whisper's
+    # log-mel front end
+    del meta["encoder_layers"], meta["trim_silence"], meta["log_mel"]
     (tmp_path / "whisper_audio.json").write_text(json.dumps(meta))
     old = WhisperAudioBranch.from_dir(tmp_path)
     assert old.layers == 4 and not old.trim and not old.encoder.trim
+    assert old.log_mel == "faster-whisper" == old.encoder.log_mel
+
+
+def test_both_log_mel_front_ends_compute_whispers_features(voices: list[np.ndarray]) -> None:
+    with pytest.raises(ModelError, match="unknown log-mel front end 'librosa'"):
+        WhisperEncoder(log_mel="librosa")
+    ours = WhisperEncoder(trim=False)
+    theirs = WhisperEncoder(trim=False, log_mel="faster-whisper")
+    for wave in voices[:3]:
+        a, b = ours._features(wave), theirs._features(wave)
+        # one frame per 160 samples (faster-whisper adds one at the end), cut to an even count
+        assert a.shape == (80, wave.size // 160 // 2 * 2) and b.shape == (80, (wave.size // 160 + 1) // 2 * 2)
+        n = min(a.shape[1], b.shape[1])
+        diff = np.abs(a[:, :n] - b[:, :n])
+        assert diff.max() < 0.05 and diff.mean() < 0.005, (diff.max(), diff.mean())  # features span about 2
+    pooled_a, pooled_b = ours.pooled(voices), theirs.pooled(voices)
+    gap = np.linalg.norm(pooled_a - pooled_b, axis=1) / np.linalg.norm(pooled_b, axis=1)
+    assert (gap < 0.05).all(), gap
+    whisper = pytest.importorskip("whisper")  # openai-whisper's own function, where installed (asr extra)
+    import torch
+
+    ref = whisper.audio.log_mel_spectrogram(torch.from_numpy(voices[0])).numpy()
+    got = ours._features(voices[0])
+    assert np.abs(got - ref[:, : got.shape[1]]).max() < 1e-4
 
 
 def test_trimmed_states_do_not_depend_on_the_silence_around_a_cue(voices: list[np.ndarray]) -> None:
