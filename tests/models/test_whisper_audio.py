@@ -137,6 +137,13 @@ def test_both_log_mel_front_ends_compute_whispers_features(voices: list[np.ndarr
         n = min(a.shape[1], b.shape[1])
         diff = np.abs(a[:, :n] - b[:, :n])
         assert diff.max() < 0.05 and diff.mean() < 0.005, (diff.max(), diff.mean())  # features span about 2
+    from transformers import WhisperFeatureExtractor
+
+    extractor = WhisperFeatureExtractor(feature_size=80, sampling_rate=SR)
+    for wave in voices[:3]:  # the extractor's own call, which the front end runs step by step
+        full = extractor(wave, sampling_rate=SR, return_tensors="np", padding="longest")["input_features"][0]
+        got = ours._features(wave)
+        assert np.array_equal(got, full[:, : got.shape[1]])
     pooled_a, pooled_b = ours.pooled(voices), theirs.pooled(voices)
     gap = np.linalg.norm(pooled_a - pooled_b, axis=1) / np.linalg.norm(pooled_b, axis=1)
     assert (gap < 0.05).all(), gap
@@ -178,6 +185,23 @@ def test_infer_shapes_evidence_and_file_statistics(
     analysis = branch.analyse(waves)
     assert np.allclose(branch.infer(waves, analysis=analysis).probs, out.probs, atol=1e-6)
     assert branch.infer([]).probs.shape == (0, len(LABELS))
+
+
+def test_analyse_computes_the_evidence_in_chunks_beside_the_encoder(
+    branch: WhisperAudioBranch, voices: list[np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The workers score the evidence a few cues at a time (length-sorted) while they encode: each cue
+    gets the evidence and states it gets on its own, in input order."""
+    import emotag.audiofeatures as af
+    from emotag.audiofeatures import speech_evidence
+
+    cues = [*voices, np.zeros(SR, np.float32), *voices[::-1][:3]]
+    whole_ev, whole_states = speech_evidence(cues), branch.encoder.pooled(cues)
+    monkeypatch.setattr(af, "EVIDENCE_BATCH", 2)
+    analysis = branch.analyse(cues)
+    assert np.allclose(analysis.evidence, whole_ev, atol=1e-4), (analysis.evidence, whole_ev)
+    assert np.allclose(analysis.prosody, whole_states, atol=1e-5)
+    assert analysis.evidence[len(voices)] == 0.0 and analysis.lengths.tolist() == [c.size for c in cues]
 
 
 def test_file_reading_averages_the_file_head_with_the_global_head_on_recentred_states() -> None:
@@ -262,3 +286,22 @@ def test_training_on_a_user_manifest_cross_validates_and_loads(tmp_path: Path) -
     assert set().union(*seen) == {"spk0", "spk1", "spk2"} and sum(len(s) for s in seen) == 3
     wave = mediagen.read_wav(tmp_path / "s1_angry.wav")
     assert not np.allclose(folds[0][0].infer([wave]).probs, folds[1][0].infer([wave]).probs)
+
+
+def test_workers_run_torch_on_one_thread_each_and_leave_the_callers_setting() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import torch
+
+    from emotag.models.whisper_audio import single_omp_thread
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with ThreadPoolExecutor(2, initializer=single_omp_thread) as ex:
+            assert list(ex.map(lambda _: torch.get_num_threads(), range(6))) == [1] * 6
+        assert torch.get_num_threads() == 2
+        with ThreadPoolExecutor(2) as ex:  # threads started later still get the default
+            assert list(ex.map(lambda _: torch.get_num_threads(), range(4))) == [2] * 4
+    finally:
+        torch.set_num_threads(before)
