@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +58,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from emotag import atomicfile
 from emotag.errors import ModelError
 from emotag.timeline import LABEL_VALENCE_AROUSAL, LABELS
 
@@ -471,12 +471,10 @@ class FusionModel:
             "labels": ",".join(LABELS),
             "info": json.dumps(self.info, sort_keys=True, default=float),
         }
-        tmp = path.with_name(path.name + ".tmp")
-        save_file(
-            {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in self.params.items()}, str(tmp), meta
-        )
-        os.chmod(tmp, 0o644)  # safetensors creates files 0600; this one ships inside the package
-        tmp.replace(path)
+        with atomicfile.replacing(path) as tmp:  # safetensors alone creates files 0600
+            save_file(
+                {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in self.params.items()}, str(tmp), meta
+            )
 
     @classmethod
     def load(cls, path: Path) -> FusionModel:

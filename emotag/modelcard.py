@@ -13,11 +13,11 @@ section by section with a read-modify-write that re-reads the file right before 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from emotag import atomicfile
 from emotag.timeline import LABELS
 
 #: Licences of the data the default model is trained on (see ../shared/data/*/README.md).
@@ -51,13 +51,6 @@ AUDIO_BRANCHES: dict[str, tuple[str, str]] = {
 }
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def read_config(model_dir: Path) -> dict[str, Any]:
     """``config.json`` as a dict (empty if missing or unreadable)."""
     path = model_dir / "config.json"
@@ -75,7 +68,7 @@ def update_config_section(model_dir: Path, section: str, value: Mapping[str, Any
     data.setdefault("version", 1)
     data["labels"] = list(LABELS)
     data[section] = json.loads(json.dumps(dict(value), default=_jsonable))
-    _write_atomic(model_dir / "config.json", json.dumps(data, indent=2) + "\n")
+    atomicfile.write_json(model_dir / "config.json", data)
 
 
 def update_config_top(model_dir: Path, **values: Any) -> None:
@@ -83,7 +76,7 @@ def update_config_top(model_dir: Path, **values: Any) -> None:
     data = read_config(model_dir)
     data.update(values)
     data["labels"] = list(LABELS)
-    _write_atomic(model_dir / "config.json", json.dumps(data, indent=2) + "\n")
+    atomicfile.write_json(model_dir / "config.json", data)
 
 
 def _jsonable(obj: Any) -> Any:
@@ -326,5 +319,5 @@ def render_markdown(card: Mapping[str, Any]) -> str:
 
 def write_card(model_dir: Path, card: Mapping[str, Any]) -> None:
     """Write ``model_card.json`` and ``MODEL_CARD.md`` atomically."""
-    _write_atomic(model_dir / "model_card.json", json.dumps(card, indent=2, default=_jsonable) + "\n")
-    _write_atomic(model_dir / "MODEL_CARD.md", render_markdown(card))
+    atomicfile.write_json(model_dir / "model_card.json", card, default=_jsonable)
+    atomicfile.write_text(model_dir / "MODEL_CARD.md", render_markdown(card))

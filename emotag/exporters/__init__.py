@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from emotag import atomicfile
 from emotag.errors import (
     EmotagError,
     ExportError,
@@ -503,52 +502,15 @@ def _check_target(path: Path, force: bool) -> None:
         raise OutputError(str(path), f"directory {str(parent)!r} is not writable")
 
 
-def _umask() -> int:
-    """The process umask, read without changing it where the system tells (Linux), else set and restored."""
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("Umask:"):
-                    return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _file_mode(path: Path) -> int:
-    """The permissions ``path`` gets: its own when it exists (an overwrite keeps them), else what a plain
-    ``open()`` would give it (0666 less the umask). ``mkstemp`` alone makes every file owner-only (0600),
-    which locks colleagues and other tools on shared storage out of the markers."""
-    try:
-        return stat.S_IMODE(path.stat().st_mode)
-    except OSError:
-        return 0o666 & ~_umask()
-
-
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write UTF-8 ``text`` to ``path`` whole or not at all (temp file beside it, then ``os.replace``),
-    with the permissions of :func:`_file_mode`.
+    """Write UTF-8 ``text`` to ``path`` whole or not at all (:func:`emotag.atomicfile.write_text`).
 
     Raises:
         OutputError: the file cannot be written.
     """
-    mode = _file_mode(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        atomicfile.write_text(path, text)
     except OSError as e:
-        raise OutputError(str(path), e.strerror or str(e)) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8"))
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
         raise OutputError(str(path), e.strerror or str(e)) from None
 
 

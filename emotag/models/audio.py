@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -39,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from emotag import atomicfile
 from emotag.audiofeatures import N_MELS, N_PROSODY, N_PROSODY_CORE, SAMPLE_RATE
 from emotag.errors import MissingDependencyError, ModelError, UnknownModelError
 from emotag.models.branches import BranchOutput
@@ -409,15 +408,8 @@ class AudioBranch:
                 state[f"m{i}.{k}"] = v.detach().clone().contiguous()
         state["prosody_mean"] = torch.from_numpy(self.prosody_mean.copy())
         state["prosody_std"] = torch.from_numpy(self.prosody_std.copy())
-        fd, tmp = tempfile.mkstemp(dir=model_dir, suffix=".safetensors.tmp")
-        os.close(fd)
-        try:
-            save_file(state, tmp, metadata={"format": "pt", "kind": "emotag-audio"})
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, model_dir / WEIGHTS_NAME)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        with atomicfile.replacing(model_dir / WEIGHTS_NAME) as tmp:
+            save_file(state, str(tmp), metadata={"format": "pt", "kind": "emotag-audio"})
         meta: dict[str, Any] = {
             "name": self._name,
             "kind": "cnn-logmel-prosody",
@@ -430,7 +422,7 @@ class AudioBranch:
         }
         if extra:
             meta.update(extra)
-        write_json_atomic(model_dir / CONFIG_NAME, meta)
+        atomicfile.write_json(model_dir / CONFIG_NAME, meta)
 
     # ----------------------------------------------------------------- inference
     def analyse(self, waveforms: Sequence[npt.NDArray[np.float32]]) -> VoiceAnalysis:
@@ -719,17 +711,3 @@ def load_audio_branch(spec: str | None, model_dir: Path) -> AudioBranch | HFAudi
 
         return WhisperAudioBranch.from_dir(model_dir)  # type: ignore[return-value]
     return load_hf_audio_branch(spec)
-
-
-def write_json_atomic(path: Path, data: Mapping[str, Any]) -> None:
-    """Write JSON to ``path`` via a temp file in the same directory and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json.tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=False)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

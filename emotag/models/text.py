@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from emotag import atomicfile
 from emotag.errors import ModelError, UnknownModelError
 from emotag.models.branches import BranchOutput
 from emotag.timeline import LABEL_VALENCE_AROUSAL, LABELS
@@ -446,9 +447,7 @@ def write_section(model_dir: Path, section: Mapping[str, Any]) -> None:
             data = {}
     data.setdefault("labels", list(LABELS))
     data[SECTION] = dict(section)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomicfile.write_json(path, data)
 
 
 class TextBranch:

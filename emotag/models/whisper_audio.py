@@ -424,13 +424,11 @@ class WhisperAudioBranch:
         """Write the heads and statistics (safetensors) and the JSON config, each atomically."""
         from safetensors.torch import save_file
 
-        from emotag.models.audio import write_json_atomic
+        from emotag import atomicfile
 
         model_dir.mkdir(parents=True, exist_ok=True)
-        tmp = model_dir / (WEIGHTS_NAME + ".tmp")
-        save_file(self.state(), str(tmp))
-        tmp.chmod(0o644)
-        tmp.replace(model_dir / WEIGHTS_NAME)
+        with atomicfile.replacing(model_dir / WEIGHTS_NAME) as tmp:
+            save_file(self.state(), str(tmp))
         meta = {
             "name": self._name,
             "labels": list(LABELS),
@@ -440,7 +438,7 @@ class WhisperAudioBranch:
             "log_mel": self.log_mel,
             **(extra or {}),
         }
-        write_json_atomic(model_dir / CONFIG_NAME, meta)
+        atomicfile.write_json(model_dir / CONFIG_NAME, meta)
 
     # -------------------------------------------------------------------------------------- inference
     def analyse(self, waveforms: Sequence[npt.NDArray[np.float32]]) -> VoiceAnalysis:

@@ -64,7 +64,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -74,7 +73,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from emotag import metrics
+from emotag import atomicfile, metrics
 from emotag.errors import DataError, ModelError
 from emotag.models.ct2_encoder import check_compute_type, convertible
 from emotag.models.text import (
@@ -540,10 +539,8 @@ def train_text(
 
     out_dir.mkdir(parents=True, exist_ok=True)
     wpath = out_dir / TEXT_WEIGHTS
-    tmp = wpath.with_name(f".{wpath.name}.{os.getpid()}.tmp")
-    save_file(stored, str(tmp), metadata={"format": "pt", "labels": ",".join(LABELS), "seed": str(seed)})
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, wpath)
+    with atomicfile.replacing(wpath) as tmp:
+        save_file(stored, str(tmp), metadata={"format": "pt", "labels": ",".join(LABELS), "seed": str(seed)})
     report["weights_bytes"] = wpath.stat().st_size
     report["wall_seconds"] = round(time.monotonic() - t0, 1)
     cfg = TextConfig(

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from emotag import metrics
+from emotag import atomicfile, metrics
 from emotag.models.audio import ProsodyStats
 from emotag.models.whisper_audio import CENTRED
 from emotag.timeline import LABELS
@@ -297,9 +297,8 @@ def save_folds(out_dir: Path, branches: Sequence[WhisperAudioBranch]) -> None:
     from safetensors.torch import save_file
 
     state = {k: v for i, b in enumerate(branches) for k, v in b.state(f"fold{i}.").items()}
-    tmp = out_dir / (FOLDS_NAME + ".tmp")
-    save_file(state, str(tmp))
-    tmp.replace(out_dir / FOLDS_NAME)
+    with atomicfile.replacing(out_dir / FOLDS_NAME) as tmp:
+        save_file(state, str(tmp))
 
 
 def load_folds(

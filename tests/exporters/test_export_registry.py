@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from exporter_tracks import make
 
 import emotag.exporters as ex
+from emotag import atomicfile
 from emotag.cli_export import export_options, options_from_cli, register
 from emotag.errors import ExportError, OutputError, OutputExistsError, UnknownExporterError
 from emotag.exporters import (
@@ -171,7 +172,7 @@ def test_write_failure_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Monkey
     def refuse(*args: object, **kwargs: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(ex.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(atomicfile.tempfile, "mkstemp", refuse)
     with pytest.raises(OutputError, match="Permission denied"):
         export(make("p25"), tmp_path / "x.srt")
     assert _listing(tmp_path) == []
