@@ -9,7 +9,9 @@ tqdm and is silent under the group's ``--quiet``.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -176,16 +178,26 @@ def train_command(
 _PREDICTIONS_FIX = "pass a --predictions path in a writable directory"
 
 
+@contextlib.contextmanager
+def _predictions_fix() -> Iterator[None]:
+    """Tell an ``OutputError`` of the ``--predictions`` file with the fix that fits it (the exporters'
+    default names ``-o DIR``, which ``eval`` does not have)."""
+    from emotag.errors import OutputError
+
+    try:
+        yield
+    except OutputError as exc:
+        raise OutputError(exc.path, exc.problem, _PREDICTIONS_FIX) from None
+
+
 def _check_predictions_target(path: Path, force: bool, manifest: Path) -> None:
     """Refuse an existing ``--predictions`` file (without ``--force``), the manifest itself (even with it),
     or an unwritable place."""
-    from emotag.errors import OutputError, OutputExistsError
+    from emotag.errors import OutputExistsError
     from emotag.exporters import check_targets
 
-    try:
+    with _predictions_fix():
         check_targets([path], force=True, inputs=[manifest])
-    except OutputError as exc:
-        raise OutputError(exc.path, exc.problem, _PREDICTIONS_FIX) from None
     if path.exists() and not force:
         raise OutputExistsError(str(path), "name another --predictions file")
 
@@ -268,14 +280,10 @@ def eval_command(
     finally:
         bars.close()
     if predictions is not None:
-        with guarded():
-            from emotag.errors import OutputError
+        with guarded(), _predictions_fix():
             from emotag.exporters import write_text_atomic
 
-            try:
-                write_text_atomic(predictions, predictions_csv(report))
-            except OutputError as exc:
-                raise OutputError(exc.path, exc.problem, _PREDICTIONS_FIX) from None
+            write_text_atomic(predictions, predictions_csv(report))
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2))
     else:
