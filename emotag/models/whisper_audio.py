@@ -454,7 +454,8 @@ class WhisperAudioBranch:
         from emotag.audiofeatures import EVIDENCE_BATCH, speech_evidence
 
         waves = [np.asarray(w, np.float32).reshape(-1) for w in waveforms]
-        order = np.argsort([w.size for w in waves], kind="stable")  # similar lengths share an evidence pass
+        lengths = np.array([w.size for w in waves], np.int64)
+        order = np.argsort(lengths, kind="stable")  # similar lengths share an evidence pass
         chunks = [order[s : s + EVIDENCE_BATCH] for s in range(0, len(waves), EVIDENCE_BATCH)]
         ev = np.zeros(len(waves), np.float32)
         with self.encoder.workers() as workers:
@@ -462,8 +463,7 @@ class WhisperAudioBranch:
             feats = self.encoder.pooled(waves, workers)
             for idx, part in zip(chunks, evidence, strict=True):
                 ev[idx] = part.result()
-        lengths = np.array([np.size(w) for w in waveforms], np.int64)
-        return VoiceAnalysis(prosody=feats, evidence=np.asarray(ev, np.float32), lengths=lengths)
+        return VoiceAnalysis(prosody=feats, evidence=ev, lengths=lengths)
 
     def stats_from(self, analysis: VoiceAnalysis) -> ProsodyStats | None:
         """Per-file mean/std of the pooled states over cues with speech (``None`` below the minimum)."""
