@@ -170,6 +170,38 @@ def silence(path: str | Path, seconds: float) -> Path:
     return write_wav(path, np.zeros(round(seconds * SAMPLE_RATE), dtype=np.float32))
 
 
+def melody(seed: int, seconds: float = 5.0, level: float = 0.1) -> np.ndarray:
+    """A piano-like melody at 16 kHz (RMS ``level``): notes of 1/8 to 1/2 s on a major scale, 8 harmonics,
+    each decaying. Voiced and coming and going like syllables, but every note holds its pitch."""
+    rng = np.random.default_rng(seed)
+    notes, total = [], 0.0
+    while total < seconds:
+        dur = float(rng.choice([0.125, 0.25, 0.25, 0.5]))
+        f0 = 440.0 * 2 ** ((60 + int(rng.choice([0, 2, 4, 5, 7, 9, 11, 12])) - 69) / 12)
+        t = np.arange(int(dur * SAMPLE_RATE)) / SAMPLE_RATE
+        env = np.minimum(t / 0.01, 1.0) * np.exp(-4.0 * t)
+        notes.append(env * sum(np.sin(2 * np.pi * f0 * k * t) / k**1.2 for k in range(1, 9)))
+        total += dur
+    x = np.concatenate(notes)[: int(seconds * SAMPLE_RATE)]
+    return (level * x / np.sqrt(np.mean(x**2))).astype(np.float32)
+
+
+def drum_loop(seconds: float = 5.0, level: float = 0.1) -> np.ndarray:
+    """Kick and snare on eighth notes at 120 bpm, 16 kHz, RMS ``level``."""
+    rng = np.random.default_rng(5)
+    out = np.zeros(int(seconds * SAMPLE_RATE))
+    t = np.arange(3000) / SAMPLE_RATE
+    for k in range(int(seconds * 4)):
+        hit = (
+            np.sin(2 * np.pi * (60 + 80 * np.exp(-30 * t)) * t) * np.exp(-15 * t)
+            if k % 2 == 0
+            else 0.5 * rng.standard_normal(t.size) * np.exp(-25 * t)
+        )
+        s = int(k * 0.25 * SAMPLE_RATE)
+        out[s : s + t.size] += hit[: out.size - s]
+    return (level * out / np.sqrt(np.mean(out**2))).astype(np.float32)
+
+
 def concat_speech(
     lines: Iterable[tuple[str, dict[str, Any]] | str],
     path: str | Path,

@@ -107,37 +107,6 @@ def test_evidence_falls_as_noise_drowns_the_speech(voices: dict[str, np.ndarray]
             assert (np.diff(ev) <= 1e-3).all(), (name, colour, ev)
 
 
-def _melody(seed: int, seconds: float = 5.0) -> np.ndarray:
-    """A piano-like melody: notes of 1/8 to 1/2 s on a major scale, 8 harmonics, each decaying."""
-    rng = np.random.default_rng(seed)
-    notes, total = [], 0.0
-    while total < seconds:
-        dur = float(rng.choice([0.125, 0.25, 0.25, 0.5]))
-        f0 = 440.0 * 2 ** ((60 + int(rng.choice([0, 2, 4, 5, 7, 9, 11, 12])) - 69) / 12)
-        t = np.arange(int(dur * SR)) / SR
-        env = np.minimum(t / 0.01, 1.0) * np.exp(-4.0 * t)
-        notes.append(env * sum(np.sin(2 * np.pi * f0 * k * t) / k**1.2 for k in range(1, 9)))
-        total += dur
-    x = np.concatenate(notes)[: int(seconds * SR)]
-    return (0.1 * x / np.sqrt(np.mean(x**2))).astype(np.float32)
-
-
-def _drums(seconds: float = 5.0) -> np.ndarray:
-    """Kick and snare on eighth notes at 120 bpm."""
-    rng = np.random.default_rng(5)
-    out = np.zeros(int(seconds * SR))
-    t = np.arange(3000) / SR
-    for k in range(int(seconds * 4)):
-        hit = (
-            np.sin(2 * np.pi * (60 + 80 * np.exp(-30 * t)) * t) * np.exp(-15 * t)
-            if k % 2 == 0
-            else 0.5 * rng.standard_normal(t.size) * np.exp(-25 * t)
-        )
-        s = int(k * 0.25 * SR)
-        out[s : s + t.size] += hit[: out.size - s]
-    return (0.1 * out / np.sqrt(np.mean(out**2))).astype(np.float32)
-
-
 def test_evidence_tells_melodies_and_drums_from_speech_over_them(voices: dict[str, np.ndarray]) -> None:
     """Music with pitched notes is voiced and comes and goes like syllables, so only its pitch tells it from a
     voice: a note holds its pitch, speech glides (the glide gate). Melodies, drums and brown noise carry no
@@ -145,7 +114,7 @@ def test_evidence_tells_melodies_and_drums_from_speech_over_them(voices: dict[st
     rng = np.random.default_rng(2)
     brown = np.cumsum(rng.standard_normal(5 * SR))
     brown = (0.1 * (brown - brown.mean()) / brown.std()).astype(np.float32)
-    music = [_melody(0), _melody(1), _melody(2), _drums(), brown]
+    music = [mediagen.melody(0), mediagen.melody(1), mediagen.melody(2), mediagen.drum_loop(), brown]
     assert (speech_evidence(music) < 0.05).all(), speech_evidence(music)
     v = voices["high"]
     rms = float(np.sqrt(np.mean(v.astype(np.float64) ** 2)))

@@ -166,3 +166,33 @@ def test_packaged_default_on_real_speech(tmp_path):
     assert preds[1].text is None and preds[2].audio is None
     assert preds[2].emotion.label == "joy"
     assert preds[0].emotion.label in ("anger", "disgust")
+
+
+@pytest.mark.slow
+def test_packaged_default_reads_the_words_over_music(tmp_path):
+    """Lines over a melody or a drum loop: the voice branch hears no speech, so the fused emotion is the
+    words' and no voice/words mismatch is flagged; the same lines spoken keep the voice in the fusion."""
+    import subprocess
+
+    from emotag.media import load_audio
+    from tests import mediagen
+
+    lines = ["Thank you so much, this is wonderful!", "I am so angry with you, get out now!"]
+    spoken = []
+    for i, line in enumerate(lines):
+        subprocess.run(["espeak-ng", "-w", str(tmp_path / f"{i}.wav"), line], check=True)
+        spoken.append(load_audio(tmp_path / f"{i}.wav"))
+    model = models.load_model()
+    beds = [mediagen.melody(0), mediagen.melody(1), mediagen.drum_loop()]
+    words = model.predict([Segment(line, None) for line in lines])
+    over = model.predict([Segment(line, bed) for line in lines for bed in beds])
+    for k, pred in enumerate(over):
+        alone = words[k // len(beds)].emotion
+        assert pred.emotion.label == alone.label and not pred.mismatched, (k, pred)
+        assert max(abs(a - b) for a, b in zip(pred.emotion.probs, alone.probs, strict=True)) < 0.05, k
+    voiced = model.predict([Segment(line, w) for line, w in zip(lines, spoken, strict=True)])
+    moved = [
+        max(abs(a - b) for a, b in zip(p.emotion.probs, w.emotion.probs, strict=True))
+        for p, w in zip(voiced, words, strict=True)
+    ]
+    assert max(moved) > 0.05, moved
