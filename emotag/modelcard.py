@@ -40,7 +40,8 @@ AUDIO_BRANCHES: dict[str, tuple[str, str]] = {
         "the packaged Whisper tiny.en encoder (frozen, SHA-256 verified) cut to its first two layers; "
         "each cue's states pooled (mean, std, max, 10th percentile) and read relative to its media file "
         "(to its speaker's cues where the subtitles name speakers); "
-        "a small trained head (1,536 → 64 → 7)",
+        "a small trained head (1,536 → 64 → 7); the voice's speech evidence (pitch, energy, flatness, "
+        "pitch glides) is scaled by a speech detector, a logistic regression on the same states",
     ),
     "cnn": (
         "log-mel CNN",

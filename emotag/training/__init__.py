@@ -198,7 +198,8 @@ def train(
         )
         times["audio"] = time.monotonic() - t0
     if "whisper-audio" in steps:
-        from emotag.training.whisper_audio import N_AUG, train_whisper_audio
+        from emotag.training.nonspeech import ALL_KINDS
+        from emotag.training.whisper_audio import DETECTOR_NONSPEECH, N_AUG, train_whisper_audio
 
         t0 = time.monotonic()
         whisper_rep = train_whisper_audio(
@@ -208,11 +209,12 @@ def train(
             audio_data=audio_manifest,
             n_aug=0 if quick else N_AUG,
             with_folds=not quick,
+            detector_nonspeech=3 * len(ALL_KINDS) if quick else DETECTOR_NONSPEECH,
             progress=_stage_progress(progress, "whisper-audio"),
         )
         audio_rep = {
             **audio_rep,
-            "whisper": {k: whisper_rep.get(k) for k in ("cv", "val_ua", "temperatures")},
+            "whisper": {k: whisper_rep.get(k) for k in ("cv", "val_ua", "temperatures", "speech_detector")},
         }
         times["whisper-audio"] = time.monotonic() - t0
     fusion_rep: dict[str, Any] = {}

@@ -90,6 +90,7 @@ from emotag.fusion import (
 )
 from emotag.models.branches import concat_rows, take_rows, unsort_rows
 from emotag.timeline import LABEL_VALENCE_AROUSAL, LABELS
+from emotag.training.nonspeech import nonspeech_audio
 
 if TYPE_CHECKING:
     import torch
@@ -98,7 +99,6 @@ if TYPE_CHECKING:
 
 F32 = npt.NDArray[np.float32]
 Progress = Callable[[str, int, int], None]
-SAMPLE_RATE = 16000
 
 #: Pair kinds that carry a classification label.
 LABELLED_KINDS = ("same", "neutral_text", "nonspeech", "missing", "paired")
@@ -183,52 +183,6 @@ def _gather(
         pick(audio.evidence, a_idx, ap, 0.0),
         ap,
     )
-
-
-def nonspeech_audio(n: int, seed: int) -> list[F32]:
-    """``n`` synthetic non-speech waveforms (1-5 s): silence, noises, tones, chords, music-like beats."""
-    rng = np.random.default_rng(seed)
-    out: list[F32] = []
-    kinds = ("silence", "white", "pink", "brown", "tone", "chord", "music", "hum")
-    for i in range(n):
-        kind = kinds[i % len(kinds)]
-        dur = float(rng.uniform(1.0, 5.0))
-        m = int(dur * SAMPLE_RATE)
-        t = np.arange(m) / SAMPLE_RATE
-        level = float(10 ** rng.uniform(-2.5, -0.5))
-        if kind == "silence":
-            x = rng.normal(0, 1e-4, m)
-        elif kind == "white":
-            x = rng.normal(0, 1, m)
-        elif kind in ("pink", "brown"):
-            spec = np.fft.rfft(rng.normal(0, 1, m))
-            f = np.maximum(np.fft.rfftfreq(m, 1 / SAMPLE_RATE), 1.0)
-            spec /= np.sqrt(f) if kind == "pink" else f
-            x = np.fft.irfft(spec, m)
-        elif kind == "tone":
-            x = np.sin(2 * np.pi * rng.uniform(100, 2000) * t)
-        elif kind == "hum":
-            f0 = rng.choice([50.0, 60.0])
-            x = np.sum([np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6)], axis=0)
-        elif kind == "chord":
-            root = rng.uniform(110, 440)
-            x = np.sum([np.sin(2 * np.pi * root * r * t) for r in (1.0, 1.26, 1.5, 2.0)], axis=0)
-        else:  # music-like: notes with harmonics and decay on a beat, plus a kick
-            bpm = rng.uniform(80, 160)
-            beat = 60.0 / bpm
-            x = np.zeros(m)
-            for k, start in enumerate(np.arange(0, dur, beat / 2)):
-                a = int(start * SAMPLE_RATE)
-                seg = t[: m - a]
-                f = rng.uniform(150, 900)
-                note = sum(np.sin(2 * np.pi * f * h * seg) / h for h in (1, 2, 3)) * np.exp(-seg * 6)
-                x[a:] += note
-                if k % 2 == 0:
-                    x[a:] += np.sin(2 * np.pi * 60 * seg) * np.exp(-seg * 30) * 2
-        x = np.asarray(x, dtype=np.float64)
-        x = x / (np.abs(x).max() + 1e-9) * level
-        out.append(x.astype(np.float32))
-    return out
 
 
 def neutral_line_indices(items: Sequence[TextItem], max_words: int = 6) -> list[int]:

@@ -18,6 +18,12 @@ alone, 0.825 ± 0.060 → 0.822 ± 0.051 per speaker, degraded copies 0.564 → 
 held-out eval actors, 1-1.5 s of room noise added around each clip changed 13-14 % of the untrimmed heads'
 labels (accuracy 0.739 → 0.706-0.711) and none of the trimmed heads'.
 
+Beside the heads, the step trains the branch's speech detector (:func:`train_speech_detector`): a logistic
+regression on the same globally standardised states, speech (the training speakers' clips and augmented
+copies, some of them over music) against synthetic noise, tones, hum and music
+(:mod:`emotag.training.nonspeech`); its figures on the validation speakers and on non-speech of another
+seed are in ``report.speech_detector`` of ``whisper_audio.json``.
+
 The encoder is frozen, so all the cost is the encoding (about 40 s per pass over RAVDESS on 2 idle cores);
 the heads train in seconds.
 """
@@ -288,6 +294,148 @@ def cross_validate(
     return {"folds": rows, "summary": summary}
 
 
+#: Speech detector (:func:`train_speech_detector`): synthetic non-speech clips for training and for its
+#: report, every how many clips one is also mixed over music, and the L2 weight of the regression.
+DETECTOR_NONSPEECH = 560
+DETECTOR_MIX_EVERY = 3
+DETECTOR_L2 = 1e-3
+
+
+def _speech_over_music(waves: Sequence[npt.NDArray[np.float32]], seed: int) -> list[npt.NDArray[np.float32]]:
+    """Each waveform with a music-like bed (:data:`~emotag.training.nonspeech.MUSIC_KINDS` or a beat of
+    notes) 3-20 dB under it: still speech, as in a scene with a score under the dialogue."""
+    from emotag.training.nonspeech import MUSIC_KINDS, nonspeech_audio
+
+    rng = np.random.default_rng([seed, 11])
+    beds = nonspeech_audio(len(waves), seed + 101, kinds=(*MUSIC_KINDS, "music"))
+    out = []
+    for w, bed in zip(waves, beds, strict=True):
+        bed = np.resize(bed, w.size).astype(np.float64)
+        rms_w = float(np.sqrt(np.mean(np.square(w, dtype=np.float64)))) + 1e-9
+        rms_b = float(np.sqrt(np.mean(np.square(bed)))) + 1e-9
+        gain = rms_w / rms_b / 10 ** (float(rng.uniform(3.0, 20.0)) / 20)
+        out.append((w + gain * bed).astype(np.float32))
+    return out
+
+
+def fit_logistic(
+    x: npt.NDArray[np.float32], y: npt.NDArray[np.float32], l2: float = DETECTOR_L2
+) -> tuple[npt.NDArray[np.float32], float]:
+    """``(weight, bias)`` of a logistic regression, each class weighing half (L-BFGS, L2 on the weight)."""
+    import torch
+
+    xt, yt = torch.from_numpy(np.asarray(x, np.float32)), torch.from_numpy(np.asarray(y, np.float32))
+    pos = float(yt.sum())
+    if pos == 0 or pos == len(yt):
+        raise ValueError("a logistic regression needs both classes")
+    sw = torch.where(yt > 0.5, 0.5 / pos, 0.5 / (len(yt) - pos))
+    w = torch.zeros(xt.shape[1], requires_grad=True)
+    b = torch.zeros(1, requires_grad=True)
+    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=500, tolerance_grad=1e-7, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = (
+            sw * torch.nn.functional.binary_cross_entropy_with_logits(xt @ w + b, yt, reduction="none")
+        ).sum()
+        loss = loss + 0.5 * l2 * w.square().sum()
+        loss.backward()  # type: ignore[no-untyped-call]
+        return loss
+
+    opt.step(closure)  # type: ignore[no-untyped-call]
+    return w.detach().numpy().astype(np.float32), float(b.detach()[0])
+
+
+def train_speech_detector(
+    feats: npt.NDArray[np.float32],
+    clips: Sequence[Clip],
+    train: Sequence[int],
+    val: Sequence[int],
+    std: Any,
+    seed: int,
+    layers: int | None = None,
+    progress: Progress | None = None,
+    n_nonspeech: int = DETECTOR_NONSPEECH,
+) -> tuple[Any, dict[str, Any]]:
+    """The Whisper branch's :class:`~emotag.models.whisper_audio.SpeechDetector` and its report.
+
+    Speech: the ``train`` clips' states (as they are and their augmented copies, ``feats``) and every
+    :data:`DETECTOR_MIX_EVERY`-th of them over music (:func:`_speech_over_music`). No speech: synthetic
+    noise, tones, hum and music (:func:`emotag.training.nonspeech.nonspeech_audio`, every kind). The report
+    measures the ``val`` clips, the same over music, and non-speech of another seed, per kind
+    (``n_nonspeech`` clips each for training and for the report).
+    """
+    from emotag.models.whisper_audio import DEFAULT_LAYERS, SpeechDetector, WhisperEncoder
+    from emotag.training.nonspeech import ALL_KINDS, nonspeech_audio
+
+    t0 = time.time()
+    enc = WhisperEncoder(layers=layers or DEFAULT_LAYERS)
+
+    def states(waves: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
+        out: npt.NDArray[np.float32] = std.global_z(enc.pooled(waves))
+        return out
+
+    mixed_tr = [train[k] for k in range(0, len(train), DETECTOR_MIX_EVERY)]
+    mixed_va = [val[k] for k in range(0, len(val), DETECTOR_MIX_EVERY)]
+    _say(
+        progress, f"whisper-audio: speech detector: encoding {len(mixed_tr) + len(mixed_va)} clips over music"
+    )
+    over_tr = states(_speech_over_music([load_clip(clips[i]) for i in mixed_tr], seed))
+    over_va = states(_speech_over_music([load_clip(clips[i]) for i in mixed_va], seed + 1))
+    _say(progress, f"whisper-audio: speech detector: encoding {2 * n_nonspeech} non-speech clips")
+    noise_tr = states(nonspeech_audio(n_nonspeech, seed + 201, kinds=ALL_KINDS))
+    noise_va = states(nonspeech_audio(n_nonspeech, seed + 202, kinds=ALL_KINDS))
+    speech_tr = np.concatenate([std.global_z(feats[list(train), v]) for v in range(feats.shape[1])])
+    x = np.concatenate([speech_tr, over_tr, noise_tr])
+    y = np.r_[np.ones(len(speech_tr) + len(over_tr)), np.zeros(len(noise_tr))].astype(np.float32)
+    weight, bias = fit_logistic(x, y)
+    det = SpeechDetector(weight, bias)
+
+    def summary(p: npt.NDArray[np.float32]) -> dict[str, float]:
+        return {
+            "min": round(float(p.min()), 4),
+            "p01": round(float(np.percentile(p, 1)), 4),
+            "median": round(float(np.median(p)), 4),
+            "max": round(float(p.max()), 4),
+        }
+
+    p_noise = det.probability(noise_va)
+    kinds = np.array([ALL_KINDS[i % len(ALL_KINDS)] for i in range(len(p_noise))])
+    p_speech = det.probability(std.global_z(feats[list(val), 0]))
+    p_over = det.probability(over_va)
+    validation: dict[str, Any] = {
+        "speech": summary(p_speech),
+        "speech_augmented": summary(
+            det.probability(
+                np.concatenate([std.global_z(feats[list(val), v]) for v in range(1, feats.shape[1])])
+            )
+        )
+        if feats.shape[1] > 1
+        else None,
+        "speech_over_music": summary(p_over),
+        "nonspeech": summary(p_noise),
+        "nonspeech_max_by_kind": {k: round(float(p_noise[kinds == k].max()), 4) for k in ALL_KINDS},
+        "accuracy_at_half": round(float(np.mean(np.r_[p_speech >= 0.5, p_over >= 0.5, p_noise < 0.5])), 4),
+    }
+    report = {
+        "train": {
+            "speech": int(len(speech_tr)),
+            "speech_over_music": len(over_tr),
+            "nonspeech": len(noise_tr),
+        },
+        "l2": DETECTOR_L2,
+        "validation": validation,
+        "seconds": round(time.time() - t0, 1),
+    }
+    v = validation
+    _say(
+        progress,
+        f"whisper-audio: speech detector: validation speech P min {v['speech']['min']:.3f}, over music "
+        f"{v['speech_over_music']['min']:.3f}, non-speech max {v['nonspeech']['max']:.3f}",
+    )
+    return det, report
+
+
 FOLDS_NAME = "whisper_audio_folds.safetensors"
 
 
@@ -332,6 +480,7 @@ def load_folds(
             layers=branch.layers,
             trim=branch.trim,
             log_mel=branch.log_mel,
+            speech=branch.speech,  # speech or not is no emotion: every fold hears it the same way
         )
         out.append((sub, [str(s) for s in row["test_speakers"]]))
     return out
@@ -346,9 +495,12 @@ def train_whisper_audio(
     n_aug: int = N_AUG,
     with_folds: bool = True,
     layers: int | None = None,
+    detector_nonspeech: int = DETECTOR_NONSPEECH,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
-    """Encode the clips, cross-validate the recipe, train the shipped heads, write them into ``out_dir``.
+    """Encode the clips, cross-validate the recipe, train the shipped heads and the speech detector
+    (:func:`train_speech_detector`, ``detector_nonspeech`` synthetic non-speech clips), write them into
+    ``out_dir``.
 
     With ``with_folds``, the folds' heads are also written (:data:`FOLDS_NAME`) for fusion training.
     """
@@ -391,6 +543,9 @@ def train_whisper_audio(
     va = [i for i, c in enumerate(clips) if c.speaker in val_s]
     tr = [i for i, c in enumerate(clips) if c.speaker not in val_s]
     heads, temps, std, val_ua = _fit(feats, clips, tr, va, seed)
+    speech, report["speech_detector"] = train_speech_detector(
+        feats, clips, tr, va, std, seed, layers=layers, progress=progress, n_nonspeech=detector_nonspeech
+    )
     report.update(
         validation_speakers=sorted(val_s),
         train_speakers=sorted({clips[i].speaker for i in tr}),
@@ -403,6 +558,8 @@ def train_whisper_audio(
         save_folds(out_dir, fold_branches)
     else:
         (out_dir / FOLDS_NAME).unlink(missing_ok=True)  # stale folds of another recipe must not be used
-    WhisperAudioBranch(None, heads, std, temps, layers=layers).save(out_dir, extra={"report": report})
+    WhisperAudioBranch(None, heads, std, temps, layers=layers, speech=speech).save(
+        out_dir, extra={"report": report}
+    )
     _say(progress, f"whisper-audio: wrote {out_dir} ({report['train_seconds']:.0f} s)")
     return report

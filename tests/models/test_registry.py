@@ -170,11 +170,14 @@ def test_packaged_default_on_real_speech(tmp_path):
 
 @pytest.mark.slow
 def test_packaged_default_reads_the_words_over_music(tmp_path):
-    """Lines over a melody or a drum loop: the voice branch hears no speech, so the fused emotion is the
-    words' and no voice/words mismatch is flagged; the same lines spoken keep the voice in the fusion."""
+    """Lines over music: a melody, a drum loop, a synth pad, a chord pulsing at syllable rate, a beat of
+    notes. The voice branch hears no speech (the pitch-glide gate catches the first two, the speech detector
+    on the encoder's states the rest), so the fused emotion is the words' and no voice/words mismatch is
+    flagged; the same lines spoken keep the voice in the fusion."""
     import subprocess
 
     from emotag.media import load_audio
+    from emotag.training.nonspeech import nonspeech_audio
     from tests import mediagen
 
     lines = ["Thank you so much, this is wonderful!", "I am so angry with you, get out now!"]
@@ -183,7 +186,7 @@ def test_packaged_default_reads_the_words_over_music(tmp_path):
         subprocess.run(["espeak-ng", "-w", str(tmp_path / f"{i}.wav"), line], check=True)
         spoken.append(load_audio(tmp_path / f"{i}.wav"))
     model = models.load_model()
-    beds = [mediagen.melody(0), mediagen.melody(1), mediagen.drum_loop()]
+    beds = [mediagen.melody(0), mediagen.drum_loop(), *nonspeech_audio(3, 9, kinds=("pad", "pulse", "music"))]
     words = model.predict([Segment(line, None) for line in lines])
     over = model.predict([Segment(line, bed) for line in lines for bed in beds])
     for k, pred in enumerate(over):

@@ -23,6 +23,7 @@ from emotag.models.whisper_audio import (  # noqa: E402
     CENTRED,
     HIDDEN,
     POOLED_DIM,
+    SpeechDetector,
     Standardiser,
     WhisperAudioBranch,
     WhisperEncoder,
@@ -237,6 +238,59 @@ def test_file_reading_averages_the_file_head_with_the_global_head_on_recentred_s
     assert not np.allclose(both.head_outputs(pooled + 3.0)[0], both.head_outputs(pooled)[0], atol=1e-3)
 
 
+def test_the_speech_detector_scales_the_evidence_and_is_saved_with_the_heads(
+    branch: WhisperAudioBranch, voices: list[np.ndarray], tmp_path: Path
+) -> None:
+    """The evidence is the hand-made one times P(speech) from the pooled states; heads saved without a
+    detector (trained before it existed) load without one."""
+    rng = np.random.default_rng(4)
+    waves = [*voices[:3], np.zeros(SR, np.float32)]
+    plain = branch.analyse(waves)
+    weight = rng.normal(0, 0.01, POOLED_DIM).astype(np.float32)
+    for bias in (-20.0, 20.0):
+        gated = WhisperAudioBranch(
+            branch.encoder,
+            branch.heads,
+            branch.standardiser,
+            branch.temperatures,
+            speech=SpeechDetector(weight, bias),
+        )
+        p = gated.speech.probability(branch.standardiser.global_z(plain.prosody))  # type: ignore[union-attr]
+        analysis = gated.analyse(waves)
+        assert np.allclose(analysis.evidence, plain.evidence * p, atol=1e-6)
+        assert (
+            (analysis.evidence < 1e-6).all() if bias < 0 else np.allclose(analysis.evidence, plain.evidence)
+        )
+        assert np.array_equal(analysis.prosody, plain.prosody)
+    gated.save(tmp_path / "with")
+    loaded = WhisperAudioBranch.from_dir(tmp_path / "with")
+    assert loaded.speech is not None and loaded.speech.bias == 20.0
+    assert np.array_equal(loaded.speech.weight, weight)
+    branch.save(tmp_path / "without")
+    assert WhisperAudioBranch.from_dir(tmp_path / "without").speech is None
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(tmp_path / "with" / "whisper_audio.safetensors"))
+    state["speech.weight"] = state["speech.weight"][:10].clone()
+    save_file(state, str(tmp_path / "with" / "whisper_audio.safetensors"))
+    with pytest.raises(ModelError, match="unreadable"):
+        WhisperAudioBranch.from_dir(tmp_path / "with")
+
+
+def test_logistic_fit_separates_two_classes_each_weighing_half() -> None:
+    from emotag.training.whisper_audio import fit_logistic
+
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.normal(1.0, 1.0, (400, 5)), rng.normal(-1.0, 1.0, (40, 5))].astype(np.float32)
+    y = np.r_[np.ones(400), np.zeros(40)].astype(np.float32)
+    w, b = fit_logistic(x, y)
+    assert abs(1 / (1 + np.exp(-b)) - 0.5) < 0.1  # classes weigh half each: no lean to the larger one at 0
+    z = x @ w + b
+    assert (w > 0).all() and ((z > 0) == (y > 0.5)).mean() > 0.9
+    with pytest.raises(ValueError, match="both classes"):
+        fit_logistic(x, np.ones(len(x), np.float32))
+
+
 def test_save_load_and_select_by_name(
     branch: WhisperAudioBranch, voices: list[np.ndarray], tmp_path: Path
 ) -> None:
@@ -266,7 +320,9 @@ def test_training_on_a_user_manifest_cross_validates_and_loads(tmp_path: Path) -
     (tmp_path / "m.csv").write_text("audio,label,speaker\n" + "\n".join(lines) + "\n")
     out = tmp_path / "model"
     msgs: list[str] = []
-    rep = train_whisper_audio(None, out, audio_data=tmp_path / "m.csv", n_aug=1, progress=msgs.append)
+    rep = train_whisper_audio(
+        None, out, audio_data=tmp_path / "m.csv", n_aug=1, detector_nonspeech=28, progress=msgs.append
+    )
     assert len(rep["cv"]["folds"]) == 3 and 0.0 <= rep["cv"]["summary"]["ua_per_speaker"]["mean"] <= 1.0
     assert set(rep["temperatures"]) == {"global", "file", CENTRED}
     assert all(set(f["temperatures"]) == {"global", "file", CENTRED} for f in rep["cv"]["folds"])
@@ -277,6 +333,10 @@ def test_training_on_a_user_manifest_cross_validates_and_loads(tmp_path: Path) -
     assert rep["validation_speakers"] and not set(rep["validation_speakers"]) & set(rep["train_speakers"])
     br = load_audio_branch("whisper", out)
     assert br.infer([mediagen.read_wav(tmp_path / "s0_sad.wav")]).probs.shape == (1, 7)
+    assert isinstance(br, WhisperAudioBranch) and br.speech is not None  # the speech detector ships too
+    det = rep["speech_detector"]
+    assert det["train"]["nonspeech"] == 28 and det["train"]["speech"] == 2 * len(rep["train_speakers"]) * 3
+    assert 0.0 <= det["validation"]["accuracy_at_half"] <= 1.0
     assert any("CV UA" in m for m in msgs)
     from emotag.training.whisper_audio import load_folds
 
