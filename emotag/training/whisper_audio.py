@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     import torch
 
-    from emotag.models.whisper_audio import WhisperAudioBranch
+    from emotag.models.whisper_audio import SpeechDetector, WhisperAudioBranch
 
 Progress = Callable[[str], None]
 
@@ -356,7 +356,7 @@ def train_speech_detector(
     layers: int | None = None,
     progress: Progress | None = None,
     n_nonspeech: int = DETECTOR_NONSPEECH,
-) -> tuple[Any, dict[str, Any]]:
+) -> tuple[SpeechDetector, dict[str, Any]]:
     """The Whisper branch's :class:`~emotag.models.whisper_audio.SpeechDetector` and its report.
 
     Speech: the ``train`` clips' states (as they are and their augmented copies, ``feats``) and every
@@ -414,12 +414,14 @@ def train_speech_detector(
         else None,
         "speech_over_music": summary(p_over),
         "nonspeech": summary(p_noise),
-        "nonspeech_max_by_kind": {k: round(float(p_noise[kinds == k].max()), 4) for k in ALL_KINDS},
+        "nonspeech_max_by_kind": {
+            k: round(float(p_noise[kinds == k].max()), 4) for k in ALL_KINDS if (kinds == k).any()
+        },
         "accuracy_at_half": round(float(np.mean(np.r_[p_speech >= 0.5, p_over >= 0.5, p_noise < 0.5])), 4),
     }
     report = {
         "train": {
-            "speech": int(len(speech_tr)),
+            "speech": len(speech_tr),
             "speech_over_music": len(over_tr),
             "nonspeech": len(noise_tr),
         },
