@@ -7,7 +7,8 @@ of held-out branch outputs:
 * ``neutral_text``: a RAVDESS clip and a lexically neutral line (RAVDESS's own two sentences, short neutral
   MELD lines) → the clip's label: the words carry no evidence, fusion must lean on the voice.
 * ``nonspeech``: an emotional text line and non-speech audio (silence, noise, tones, music-like chords and
-  beats, synthesised here) → the text's label: the audio carries no evidence.
+  beats: :func:`emotag.training.nonspeech.nonspeech_audio`) → the text's label: the audio carries no
+  evidence.
 * ``missing``: one modality absent altogether (no text, or no usable audio) → the other's label.
 * ``clash``: a clip and a line of *opposite valence* (joy vs anger/disgust/fear/sadness, both ways): the
   positives of the mismatch detector. They are left out of the classification loss (their label is
