@@ -131,7 +131,8 @@ ALL_KINDS = BASIC_KINDS + MUSIC_KINDS
 
 def nonspeech_audio(n: int, seed: int, kinds: Sequence[str] = BASIC_KINDS) -> list[F32]:
     """``n`` synthetic non-speech waveforms of 1-5 s at 16 kHz, cycling through ``kinds`` (see the module
-    docstring), each at a random peak level between -50 and -10 dBFS."""
+    docstring), each scaled to a random peak level between -50 and -10 dBFS ("silence" too, which makes it
+    faint white noise rather than digital silence)."""
     unknown = set(kinds) - set(ALL_KINDS)
     if unknown:
         raise ValueError(f"unknown non-speech kinds: {sorted(unknown)}")
