@@ -330,9 +330,9 @@ class SpeechDetector:
 
     def probability(self, z: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """``(N,)`` probabilities for ``(N, POOLED_DIM)`` globally standardised states."""
-        s = np.clip(np.asarray(z, np.float64) @ self.weight.astype(np.float64) + self.bias, -60.0, 60.0)
-        out: npt.NDArray[np.float32] = (1.0 / (1.0 + np.exp(-s))).astype(np.float32)
-        return out
+        from emotag.fusion import sigmoid
+
+        return sigmoid(np.asarray(z, np.float64) @ self.weight.astype(np.float64) + self.bias)
 
     def state(self, prefix: str = "") -> dict[str, torch.Tensor]:
         import torch

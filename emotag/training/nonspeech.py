@@ -16,9 +16,10 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import numpy.typing as npt
 
+from emotag.audiofeatures import SAMPLE_RATE
+
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
-SAMPLE_RATE = 16000
 
 #: What :func:`nonspeech_audio` makes by default (fusion training's kinds).
 BASIC_KINDS = ("silence", "white", "pink", "brown", "tone", "chord", "music", "hum")
