@@ -84,9 +84,14 @@ def add_noise(
             off = int(rng.integers(0, c.shape[0] - n + 1))
             seg = c[off : off + n]
             noise += seg / (_rms(seg) + 1e-6)
-    snr = rng.uniform(*snr_db)
-    scale = _rms(x) / (_rms(noise) + 1e-12) / (10 ** (snr / 20))
-    return _f32(x + scale * noise)
+    return mix_at_snr(x, noise, rng.uniform(*snr_db))
+
+
+def mix_at_snr(
+    x: npt.NDArray[np.float32], noise: npt.NDArray[np.float32], snr_db: float
+) -> npt.NDArray[np.float32]:
+    """``x`` plus ``noise`` (same length) scaled to lie ``snr_db`` dB under it (RMS)."""
+    return _f32(x + noise * (_rms(x) / (_rms(noise) + 1e-12) / 10 ** (snr_db / 20)))
 
 
 def reverb(
@@ -237,9 +242,7 @@ def degrade_real(
     y = reverb(y, rng, rt60=(0.9, 1.3))
     brown = np.cumsum(rng.standard_normal(y.shape[0])).astype(F32)
     brown -= np.linspace(brown[0], brown[-1], brown.shape[0]).astype(F32)
-    snr = rng.uniform(10, 20)
-    y = y + brown * (_rms(y) / (_rms(brown) + 1e-12) / 10 ** (snr / 20))
-    return ffmpeg_roundtrip(y.astype(F32), codec)
+    return ffmpeg_roundtrip(mix_at_snr(y, brown, rng.uniform(10, 20)), codec)
 
 
 def ffmpeg_roundtrip(x: npt.NDArray[np.float32], codec: str = "mp3") -> npt.NDArray[np.float32]:
