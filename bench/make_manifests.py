@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from emotag import atomicfile  # noqa: E402
 from emotag.timeline import LABELS  # noqa: E402
 
 EMORY_MAP = "joyful=joy,mad=anger,scared=fear,sad=sadness,neutral=neutral,peaceful=,powerful="
@@ -42,14 +43,12 @@ POS, NEG = ("joy",), ("anger", "disgust", "fear", "sadness")
 
 
 def _write(path: Path, rows: list[dict[str, str]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as f:
-        cols = ["audio", "start", "end", "text", "label", "speaker"]
+    cols = ["audio", "start", "end", "text", "label", "speaker"]
+    with atomicfile.replacing(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=cols)
         w.writeheader()
         for r in rows:
             w.writerow({k: r.get(k, "") for k in cols})
-    os.replace(tmp, path)
     print(f"{path}: {len(rows)} rows")
 
 

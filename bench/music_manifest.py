@@ -22,13 +22,17 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from scipy.io import wavfile
 from scipy.signal import lfilter
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from emotag import atomicfile  # noqa: E402
 
 SR = 16000
 SCALE = (0, 2, 4, 7, 9, 12, 14)  # a pentatonic run over two octaves
@@ -178,12 +182,10 @@ def main() -> None:
         wavfile.write(wav, SR, _at_level(music, -20.0 - 3.0 * (i % 5)))  # -20 to -32 dBFS
         rows.append({"audio": wav.name, "start": "", "end": "", "text": text, "label": label, "kind": kind})
     path = args.out / "music_text.csv"
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", newline="", encoding="utf-8") as f:
+    with atomicfile.replacing(path) as tmp, tmp.open("w", newline="", encoding="utf-8") as f:
         w = csv.DictWriter(f, fieldnames=["audio", "start", "end", "text", "label", "kind"])
         w.writeheader()
         w.writerows(rows)
-    os.replace(tmp, path)
     print(f"{path}: {len(rows)} lines over {len(names)} kinds of music")
 
 
