@@ -52,6 +52,15 @@ AUDIO_BRANCHES: dict[str, tuple[str, str]] = {
 }
 
 
+def _text_training(text_cfg: Mapping[str, Any]) -> str:
+    """What of the text encoder was trained, as the card says it."""
+    layers = int(text_cfg.get("train_layers", 1))
+    rank = int(text_cfg.get("adapter_rank", 0))
+    if rank > 0:
+        return f"rank-{rank} adapters on every linear map of {layers} layer(s), and a head"
+    return f"fine-tuned top {layers} layer(s) and head"
+
+
 def read_config(model_dir: Path) -> dict[str, Any]:
     """``config.json`` as a dict (empty if missing or unreadable)."""
     path = model_dir / "config.json"
@@ -154,7 +163,9 @@ def build_card(
         "outputs": "per cue: probabilities over the labels, valence and arousal in [-1, 1], per-modality "
         "evidence, a voice/words mismatch score in [0, 1] and a flag",
         "architecture": {
-            "text": "all-MiniLM-L6-v2 (packaged, SHA-256 verified) + fine-tuned top layer(s) and head; "
+            "text": "all-MiniLM-L6-v2 (packaged, SHA-256 verified) + "
+            + _text_training(text_cfg)
+            + "; "
             + context,
             "audio": AUDIO_BRANCHES[audio_branch][1]
             + "; the other built-in branch ("

@@ -7,7 +7,8 @@ report of :func:`emotag.training.text.train_text`):
   with ``transformers`` from the package folder, ``local_files_only=True``. Its weight file is checked
   against a pinned SHA-256 before loading, so a changed upload cannot slip in (:class:`ModelError`).
 * Trained part (``text.safetensors``): the top ``train_layers`` transformer layers of the encoder (fine-tuned
-  copies, stored fp16) plus a small head: pooled state → GELU projection → 7 logits and a valence
+  copies, their matrices stored int8 with row scales, or as low-rank differences from the encoder's own
+  weights, :func:`apply_deltas`) plus a small head: pooled state → GELU projection → 7 logits and a valence
   regressor (tanh). The frozen lower layers are never stored. Loading uses ``safetensors`` only, never
   pickles.
 * Pooling: mean over the *target* utterance's tokens (segment A incl. [CLS]/[SEP]); the previous cues,
@@ -102,7 +103,9 @@ class TextConfig:
     Attributes:
         encoder: :data:`PACKAGED_ENCODER`, a Hugging Face id, or a local folder.
         encoder_sha256: SHA-256 of the encoder's weight file when pinned (always for the packaged one).
-        train_layers: how many top encoder layers ``text.safetensors`` replaces.
+        train_layers: how many top encoder layers ``text.safetensors`` replaces (or adapts).
+        adapter_rank: rank of the low-rank adapters stored for those layers (0: the layers themselves are
+            stored); informational, loading reads what the weights hold (:func:`apply_deltas`).
         head_hidden: width of the head's projection.
         use_context: whether previous cues are fed as a second segment.
         context_cues: how many previous cues are used.
@@ -119,6 +122,7 @@ class TextConfig:
     encoder: str = PACKAGED_ENCODER
     encoder_sha256: str | None = ENCODER_SHA256
     train_layers: int = 1
+    adapter_rank: int = 0
     head_hidden: int = 256
     use_context: bool = True
     context_cues: int = 3
@@ -312,6 +316,39 @@ def dequantize_state(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tenso
             out[k] = v.to(torch.float32) * scale.to(torch.float32).unsqueeze(1)
         else:
             out[k] = v.to(torch.float32)
+    return out
+
+
+def apply_deltas(state: Mapping[str, torch.Tensor], base_layers: Sequence[Any]) -> dict[str, torch.Tensor]:
+    """Full ``layers.*`` weights from a state that stores some as low-rank deltas (float32 out).
+
+    A key ``delta.layers.<j>.<name>.a`` (out x r) with its ``.b`` (r x in) stands for ``layers.<j>.<name>``
+    = the weight ``<name>`` of ``base_layers[j]`` (the encoder's own, before fine-tuning) + ``a @ b``; see
+    :func:`emotag.training.text.delta_state`. Every other key passes through unchanged.
+
+    Raises:
+        ModelError: a delta names a layer or weight the encoder does not have, or its shape differs.
+    """
+    import torch
+
+    out: dict[str, torch.Tensor] = {}
+    for k, v in state.items():
+        if not k.startswith("delta."):
+            out[k] = v
+            continue
+        if not k.endswith(".a"):
+            continue
+        key = k[len("delta.") : -len(".a")]
+        parts = key.split(".", 2)
+        b = state.get(f"delta.{key}.b")
+        try:
+            j = int(parts[1])
+            base = base_layers[j].state_dict()[parts[2]]
+        except (IndexError, KeyError, ValueError) as exc:
+            raise ModelError(f"delta {key!r} does not fit the encoder; retrain with emotag train") from exc
+        if b is None or (v.shape[0], b.shape[1]) != tuple(base.shape):
+            raise ModelError(f"delta {key!r} does not fit the encoder's weight; retrain with emotag train")
+        out[key] = base.detach().to(torch.float32) + v.to(torch.float32) @ b.to(torch.float32)
     return out
 
 
@@ -558,18 +595,23 @@ class TextBranch:
         source: str = "state",
     ) -> TextBranch:
         """Assemble a branch from an encoder and a trained state dict (``layers.*`` + ``head.*`` keys)."""
-        state = dequantize_state(state)
         layers = encoder.encoder.layer
         n = len(layers)
         if cfg.train_layers > n:
             raise ModelError(f"{source}: {cfg.train_layers} trained layers but the encoder has {n}")
+        try:
+            state = apply_deltas(dequantize_state(state), list(layers)[n - cfg.train_layers :])
+        except ModelError as exc:
+            raise ModelError(f"{source}: {exc}") from exc
         head = make_head(int(encoder.config.hidden_size), cfg.head_hidden, len(LABELS))
         try:
             head.load_state_dict({k[5:]: v.float() for k, v in state.items() if k.startswith("head.")})
             for j in range(cfg.train_layers):
                 prefix = f"layers.{j}."
-                sub = {k[len(prefix) :]: v.float() for k, v in state.items() if k.startswith(prefix)}
-                layers[n - cfg.train_layers + j].load_state_dict(sub)
+                layer = layers[n - cfg.train_layers + j]
+                own = layer.state_dict()  # what the weights leave out (adapters: all but the matrices) stays
+                own.update({k[len(prefix) :]: v.float() for k, v in state.items() if k.startswith(prefix)})
+                layer.load_state_dict(own)
         except RuntimeError as exc:
             first = str(exc).splitlines()[0]
             raise ModelError(

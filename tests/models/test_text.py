@@ -187,6 +187,54 @@ def test_unknown_compute_type_is_refused_before_training():
         TextTrainOptions(compute_type="int4")
 
 
+def test_adapters_are_trained_stored_and_added_back_onto_the_encoder(tmp_path):
+    """``lora_rank``: only low-rank adapters of every linear map (and the head) train and are stored;
+    loading adds them onto a fresh copy of the encoder, and the branch then scores what training scored."""
+    from safetensors.torch import load_file, save_file
+    from transformers import AutoModel
+
+    from emotag.models.text import apply_deltas
+    from emotag.training.text import TextTrainOptions, train_text
+    from tests.training.test_textdata import write_corpus
+
+    data = write_corpus(tmp_path / "data")
+    enc = tiny_encoder(tmp_path)
+    opts = TextTrainOptions(
+        train_layers=2, head_hidden=16, epochs=2, batch_size=8, threads=1, lora_rank=3, lr_layers=1e-2
+    )
+    rep = train_text(data, tmp_path / "m", seed=1, encoder=str(enc), options=opts, evaluate_reports=False)
+    stored = load_file(str(tmp_path / "m" / "text.safetensors"))
+    assert not [k for k in stored if k.startswith("layers.")]  # nothing of the encoder's own layers
+    assert stored["delta.layers.1.attention.self.query.weight.a"].shape == (32, 3)
+    assert stored["delta.layers.1.attention.self.query.weight.b"].shape == (3, 32)
+    assert stored["delta.layers.0.intermediate.dense.weight.a"].shape == (37, 3)
+    assert len([k for k in stored if k.startswith("delta.")]) == 2 * 2 * 6  # 6 linear maps per BERT layer
+    # what the stored (fp16) adapters score on the held-out part is what training measured in float
+    assert rep["quantization"]["val_argmax_agreement"] >= 0.95
+
+    base = AutoModel.from_pretrained(str(enc)).encoder.layer
+    branch = TextBranch.from_dir(tmp_path / "m")
+    own = branch._enc.encoder.layer[1].state_dict()
+    a = stored["delta.layers.1.output.dense.weight.a"].float()
+    b = stored["delta.layers.1.output.dense.weight.b"].float()
+    torch.testing.assert_close(
+        own["output.dense.weight"], base[1].state_dict()["output.dense.weight"] + a @ b
+    )
+    assert not torch.allclose(own["output.dense.weight"], base[1].state_dict()["output.dense.weight"])
+    torch.testing.assert_close(own["output.dense.bias"], base[1].state_dict()["output.dense.bias"])
+    out = branch.infer(["i am so happy", "i hate you"])
+    np.testing.assert_allclose(out.probs.sum(axis=1), 1.0, atol=1e-5)
+    merged = apply_deltas({k: v.float() for k, v in stored.items()}, base)
+    assert "layers.0.output.dense.weight" in merged and not [k for k in merged if k.startswith("delta.")]
+
+    # An adapter for a layer the encoder does not have is refused, naming the file.
+    stored["delta.layers.7.output.dense.weight.a"] = a.half()
+    stored["delta.layers.7.output.dense.weight.b"] = b.half()
+    save_file(stored, str(tmp_path / "m" / "text.safetensors"))
+    with pytest.raises(ModelError, match=r"text\.safetensors.*does not fit the encoder"):
+        TextBranch.from_dir(tmp_path / "m")
+
+
 def test_broken_weights_are_a_model_error(tmp_path):
     from emotag.training.text import TextTrainOptions, train_text
     from tests.training.test_textdata import write_corpus
