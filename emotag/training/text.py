@@ -174,7 +174,7 @@ class TextTrainOptions:
     device: str = "cpu"
     limit: int | None = None  # train on a seeded sample of this many utterances (quick runs)
     #: Train low-rank adapters (LoRA, Hu et al. 2021) of this rank on every linear map of the trained layers
-    #: instead of the layers themselves; only the adapters and the head are stored (:class:`_LoRALinear`).
+    #: instead of the layers themselves; only the adapters and the head are stored (:func:`_lora_linear`).
     #: 0 = fine-tune the layers and store them as int8 copies (:func:`quantize_state`).
     lora_rank: int = 16
     #: The adapters' output is scaled by ``lora_alpha / lora_rank``.
@@ -620,9 +620,8 @@ def train_text(
     shipped = apply_deltas(
         dequantize_state(stored), list(model.encoder.layer)[n_layers - opts.train_layers :]
     )
-    net = _Net(
-        model, opts, dev, lora=False
-    )  # from here on: the shipped weights, merged as loading merges them
+    # From here on: the shipped weights, merged into plain layers as loading merges them.
+    net = _Net(model, opts, dev, lora=False)
     net.load({k: v.to(dev) for k, v in shipped.items()})
     vl, _ = _predict(net, val, dev)
     temperature = fit_temperature(vl, val.labels)
