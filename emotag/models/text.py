@@ -320,35 +320,40 @@ def dequantize_state(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tenso
 
 
 def apply_deltas(state: Mapping[str, torch.Tensor], base_layers: Sequence[Any]) -> dict[str, torch.Tensor]:
-    """Full ``layers.*`` weights from a state that stores some as low-rank deltas (float32 out).
+    """Whole ``layers.*`` states from a state that stores some layers as low-rank deltas (float32 out).
 
     A key ``delta.layers.<j>.<name>.a`` (out x r) with its ``.b`` (r x in) stands for ``layers.<j>.<name>``
-    = the weight ``<name>`` of ``base_layers[j]`` (the encoder's own, before fine-tuning) + ``a @ b``; see
-    :func:`emotag.training.text.delta_state`. Every other key passes through unchanged.
+    = the weight ``<name>`` of ``base_layers[j]`` (the encoder's own, before fine-tuning) + ``a @ b``
+    (the adapters of :func:`emotag.training.text._lora_linear`); every other tensor of such a layer is the
+    encoder's own, so each adapted layer comes out whole and loads strictly. Every other key passes through
+    unchanged.
 
     Raises:
         ModelError: a delta names a layer or weight the encoder does not have, or its shape differs.
     """
     import torch
 
-    out: dict[str, torch.Tensor] = {}
+    out: dict[str, torch.Tensor] = {k: v for k, v in state.items() if not k.startswith("delta.")}
+    bases = [layer.state_dict() for layer in base_layers]
+    adapted: set[int] = set()
     for k, v in state.items():
-        if not k.startswith("delta."):
-            out[k] = v
-            continue
-        if not k.endswith(".a"):
+        if not (k.startswith("delta.") and k.endswith(".a")):
             continue
         key = k[len("delta.") : -len(".a")]
         parts = key.split(".", 2)
         b = state.get(f"delta.{key}.b")
         try:
             j = int(parts[1])
-            base = base_layers[j].state_dict()[parts[2]]
+            base = bases[j][parts[2]]
         except (IndexError, KeyError, ValueError) as exc:
             raise ModelError(f"delta {key!r} does not fit the encoder; retrain with emotag train") from exc
         if b is None or (v.shape[0], b.shape[1]) != tuple(base.shape):
             raise ModelError(f"delta {key!r} does not fit the encoder's weight; retrain with emotag train")
         out[key] = base.detach().to(torch.float32) + v.to(torch.float32) @ b.to(torch.float32)
+        adapted.add(j)
+    for j in adapted:
+        for name, tensor in bases[j].items():
+            out.setdefault(f"layers.{j}.{name}", tensor.detach().to(torch.float32))
     return out
 
 
@@ -608,10 +613,8 @@ class TextBranch:
             head.load_state_dict({k[5:]: v.float() for k, v in state.items() if k.startswith("head.")})
             for j in range(cfg.train_layers):
                 prefix = f"layers.{j}."
-                layer = layers[n - cfg.train_layers + j]
-                own = layer.state_dict()  # what the weights leave out (adapters: all but the matrices) stays
-                own.update({k[len(prefix) :]: v.float() for k, v in state.items() if k.startswith(prefix)})
-                layer.load_state_dict(own)
+                sub = {k[len(prefix) :]: v.float() for k, v in state.items() if k.startswith(prefix)}
+                layers[n - cfg.train_layers + j].load_state_dict(sub)
         except RuntimeError as exc:
             first = str(exc).splitlines()[0]
             raise ModelError(

@@ -394,16 +394,15 @@ class _Net:
         """Load what :meth:`state` gave (adapters for an adapter net, whole layers otherwise)."""
         import torch
 
-        with torch.no_grad():
-            for j, name, m in self.lora:
-                m.lora_b.copy_(state[f"delta.layers.{j}.{name}.weight.a"] / m.scale)
-                m.lora_a.copy_(state[f"delta.layers.{j}.{name}.weight.b"])
-        if not self.lora:
+        if self.lora:
+            with torch.no_grad():
+                for j, name, m in self.lora:
+                    m.lora_b.copy_(state[f"delta.layers.{j}.{name}.weight.a"] / m.scale)
+                    m.lora_a.copy_(state[f"delta.layers.{j}.{name}.weight.b"])
+        else:
             for j, layer in enumerate(self.layers):
                 p = f"layers.{j}."
-                own = layer.state_dict()
-                own.update({k[len(p) :]: v for k, v in state.items() if k.startswith(p)})
-                layer.load_state_dict(own)
+                layer.load_state_dict({k[len(p) :]: v for k, v in state.items() if k.startswith(p)})
         self.head.load_state_dict({k[5:]: v for k, v in state.items() if k.startswith("head.")})
 
 

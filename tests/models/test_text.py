@@ -259,6 +259,19 @@ def test_broken_weights_are_a_model_error(tmp_path):
     shutil.rmtree(tmp_path / "m")
     with pytest.raises(ModelError):
         TextBranch.from_dir(tmp_path / "m")
+    # Layers stored whole (int8 copies, no adapters) must be complete: a missing tensor is not filled in
+    # from the encoder.
+    copies = TextTrainOptions(train_layers=1, head_hidden=16, epochs=1, batch_size=8, threads=1, lora_rank=0)
+    train_text(data, tmp_path / "c", seed=0, encoder=str(enc), options=copies, evaluate_reports=False)
+    from safetensors.torch import load_file, save_file
+
+    stored = load_file(str(tmp_path / "c" / "text.safetensors"))
+    assert "layers.0.output.dense.bias" in stored and "qscale.layers.0.output.dense.weight" in stored
+    TextBranch.from_dir(tmp_path / "c")
+    del stored["layers.0.output.dense.bias"]
+    save_file(stored, str(tmp_path / "c" / "text.safetensors"))
+    with pytest.raises(ModelError, match="weights do not fit the encoder"):
+        TextBranch.from_dir(tmp_path / "c")
 
 
 @pytest.mark.slow
