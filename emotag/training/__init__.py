@@ -6,7 +6,7 @@ Order: the text branch (:func:`emotag.training.text.train_text`), the CNN audio 
 Whisper branch when its heads exist, else the CNN (:func:`emotag.training.fusion.train_fusion`, which needs
 the trained branches' held-out outputs), then ``config.json`` and the model card. Each step writes only its
 own files and config section, so a failed step can be rerun alone. The whole recipe takes about 35 minutes
-on a 2-core CPU (34 min 53 s measured 2026-11-27, 25 of them the text branch's adapters); ``quick=True`` (or
+on a 2-core CPU (34 min 53 s measured 2026-11-27, 20 of them the text branch's adapters); ``quick=True`` (or
 ``limit``) shrinks every step for tests.
 
 The branch trainers are called with the keyword arguments their signatures accept (they are owned by other
