@@ -63,7 +63,7 @@ from emotag.audiofeatures import trim_silence
 from emotag.errors import ModelError
 from emotag.models.audio import ProsodyStats, VoiceAnalysis, _va_from_probs, speech_stats
 from emotag.models.branches import BranchOutput
-from emotag.models.whisper_torch import BACKENDS, BUCKET_FRAMES
+from emotag.models.whisper_torch import BACKENDS, BUCKET_FRAMES, fast_backend, load_packaged
 from emotag.timeline import LABELS
 
 if TYPE_CHECKING:
@@ -226,13 +226,12 @@ class WhisperEncoder:
         import os
 
         from emotag.asr import load_packaged_whisper
-        from emotag.models.whisper_torch import fast_backend, has_amx, load_packaged
 
         if log_mel not in LOG_MELS:
             raise ModelError(f"unknown log-mel front end {log_mel!r}; one of: {', '.join(LOG_MELS)}")
         if backend is not None and backend not in BACKENDS:
             raise ModelError(f"unknown Whisper encoder {backend!r}; one of: {', '.join(BACKENDS)}")
-        if backend is None or not has_amx():  # without AMX the bfloat16 encoder is the slow one
+        if backend != "ctranslate2":  # the bfloat16 encoder only where it is the fast one (AMX)
             backend = fast_backend()
         self.layers = layers
         self.trim = trim
@@ -408,8 +407,6 @@ class WhisperAudioBranch:
         speech: SpeechDetector | None = None,
         backend: str | None = None,
     ) -> None:
-        from emotag.models.whisper_torch import fast_backend
-
         if set(heads) != {"global", "file"}:
             raise ModelError("whisper audio branch: needs a 'global' and a 'file' head")
         self._encoder = encoder

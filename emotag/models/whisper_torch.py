@@ -90,16 +90,16 @@ class TorchWhisperEncoder:
         missing = [p for p in prefixes if not any(k.startswith(p) for k in weights)]
         if missing or "encoder/position_encodings/encodings" not in weights:
             raise ModelError(f"{source}: no Whisper encoder with {layers} layers ({', '.join(missing)})")
-        bf, f32 = torch.bfloat16, torch.float32
         self.layers = layers
-        self._w = {k: v.to(bf if v.dim() > 1 else f32).contiguous() for k, v in weights.items()}
-        self._w["encoder/conv1/bias"] = self._w["encoder/conv1/bias"].to(bf)
-        self._w["encoder/conv2/bias"] = self._w["encoder/conv2/bias"].to(bf)
-        for i in range(layers):
-            for lin in ("self_attention/linear_0", "self_attention/linear_1", "ffn/linear_0", "ffn/linear_1"):
-                key = f"encoder/layer_{i}/{lin}/bias"
-                self._w[key] = self._w[key].to(bf)
-        self._pos = weights["encoder/position_encodings/encodings"].to(f32)
+        pos = "encoder/position_encodings/encodings"
+        # products (convolutions, linear maps) in bfloat16; layer norms and the position table, which act on
+        # the float32 residual stream, in float32
+        self._w = {
+            k: v.to(torch.float32 if "layer_norm/" in k else torch.bfloat16).contiguous()
+            for k, v in weights.items()
+            if k != pos
+        }
+        self._pos = weights[pos].to(torch.float32)
 
     def encode(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """``(B, 80, N)`` log-mel frames (N even, at most 3000) → ``(B, N // 2, 384)`` float32 states."""
