@@ -12,6 +12,7 @@ from emotag.audiofeatures import (
     N_MELS,
     N_PROSODY,
     PROSODY_NAMES,
+    _cosine_lags,
     compute_features,
     pad_batch,
     prosody_and_evidence,
@@ -171,6 +172,22 @@ def test_evidence_of_the_speech_span_equals_that_of_the_whole_cue(voices: dict[s
     assert whole[0] > 0.8 and 0.0 < whole[2] < whole[0] and whole[5] == 0.0
     assert trim_silence(waves[0]).size < 0.7 * waves[0].size  # the spans really are shorter
     assert trim_silence(waves[1]).size < 0.2 * waves[1].size
+
+
+def test_the_autocorrelation_at_chosen_lags_equals_the_inverse_fft() -> None:
+    import torch
+
+    rng = np.random.default_rng(0)
+    power = torch.from_numpy((rng.random((3, 40, 257)) ** 4).astype(np.float32))  # power spectra, 512-point
+    lags = (0, 1, 15, 77, 135, 255, 256)
+    full = torch.fft.irfft(power, n=512)
+    got = torch.matmul(power, _cosine_lags(512, lags))
+    assert got.shape == (3, 40, len(lags))
+    assert torch.allclose(got, full[..., list(lags)], rtol=0, atol=1e-5 * float(full[..., 0].min()))
+    odd = torch.from_numpy(rng.random((2, 9)).astype(np.float32))  # a 16-point spectrum: other n too
+    assert torch.allclose(
+        torch.matmul(odd, _cosine_lags(16, (0, 3, 8))), torch.fft.irfft(odd, n=16)[:, [0, 3, 8]], atol=1e-6
+    )
 
 
 def test_shapes_masks_and_padding_invariance(voices: dict[str, np.ndarray]) -> None:

@@ -152,7 +152,10 @@ def single_omp_thread() -> None:
 def whisper_log_mel() -> Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]:
     """Whisper's 80-band log-mel features of 16 kHz audio, unpadded: transformers'
     ``WhisperFeatureExtractor`` (its window, hop and mel filters) on torch, the values of its
-    ``__call__`` to the bit and of openai-whisper's own ``log_mel_spectrogram`` to 1e-7 (both tested).
+    ``__call__`` and of openai-whisper's own ``log_mel_spectrogram`` to float rounding (both tested).
+    The power is ``re² + im²``, where the extractor squares torch's complex ``abs`` (a square root and a
+    square, and a slow kernel): 0.23 against 0.68 ms per 5 s cue on one thread (``runs/s18/lm.py``,
+    2026-11-27), powers within 3e-7 of each other relative, features within 1e-6.
 
     The extractor's few torch operations are run here directly rather than through its ``__call__``,
     whose input checks, padding and batching cost 1.55 against 1.25 ms per 5 s cue on one thread
@@ -182,7 +185,8 @@ def whisper_log_mel() -> Callable[[npt.NDArray[np.float32]], npt.NDArray[np.floa
                 window=window,
                 return_complex=True,
             )
-            power = (stft[..., :-1].abs() ** 2).contiguous()
+            re_im = torch.view_as_real(stft[..., :-1])
+            power = re_im[..., 0].square() + re_im[..., 1].square()  # |z|^2 without the square root
             spec = (filters @ power).clamp_min(1e-10).log10()
             spec = torch.maximum(spec, spec.max() - 8.0)
             return ((spec + 4.0) / 4.0).numpy()
@@ -194,10 +198,12 @@ class WhisperEncoder:
     """The packaged tiny.en encoder cut to its first ``layers`` layers (verified), applied to cues.
 
     With ``trim`` each cue loses its leading and trailing silence first
-    (:func:`emotag.audiofeatures.trim_silence`). Cues whose log-mel frames are of the same count are
-    encoded together (up to ``batch`` at a time); no cue is padded, so a cue's states do not depend on what
-    it was batched with (to float noise with CTranslate2; with the bfloat16 encoder to its rounding, about
-    1e-3 of the states' range, as the products' blocking follows the batch's size).
+    (:func:`emotag.audiofeatures.trim_silence`). Cues whose log-mel frames are of the same count (for the
+    bfloat16 encoder: of the same multiple of :data:`~emotag.models.whisper_torch.BUCKET_FRAMES`, padded
+    and masked) are encoded together (up to ``batch`` at a time), so a cue's states do not depend on what
+    it was batched with: to float noise with CTranslate2; with the bfloat16 encoder to its rounding, as the
+    products' blocking follows the batch's size (mean 1e-5 of the states' range, up to 2e-3 in a pooled
+    maximum, which keeps one frame's rounding; ``runs/s18/batchdep.py``).
 
     ``backend`` picks the encoder (:data:`emotag.models.whisper_torch.BACKENDS`): torch in bfloat16
     (:mod:`emotag.models.whisper_torch`) or CTranslate2 in int8; by default, and in place of the bfloat16

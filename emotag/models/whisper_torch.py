@@ -99,6 +99,9 @@ class TorchWhisperEncoder:
             for k, v in weights.items()
             if k != pos
         }
+        # the convolutions run as 2-D ones over (B, C, 1, N) in channels-last layout (see _forward)
+        for k in ("encoder/conv1/weight", "encoder/conv2/weight"):
+            self._w[k] = self._w[k].unsqueeze(2).contiguous(memory_format=torch.channels_last)
         self._pos = weights[pos].to(torch.float32)
 
     def encode(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
@@ -142,13 +145,27 @@ class TorchWhisperEncoder:
         return [out[i, : k // 2] for i, k in enumerate(lengths)]
 
     def _forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Log-mel ``(B, 80, N)`` float32 → states ``(B, N // 2, 384)`` float32.
+
+        Two choices make it cheaper without changing what is computed (``runs/s18/fwd_ab.py``,
+        ``runs/s18/convcl.py``; one thread, batches of 8 cues of 5 s, 2026-11-27). The convolutions run in
+        channels-last layout, so their output is already frames by channels: no transposed copy before the
+        position table, and oneDNN skips its own reordering (2.15 against 3.16 CPU-ms per cue for the two
+        convolutions; oneDNN's blocking then differs, so states move by bfloat16 rounding). The residual
+        stream takes each block's bfloat16 output in place (``add_`` widens it to float32, the same sums
+        as ``h + out.float()`` to the bit) instead of allocating two new float32 tensors per block.
+        """
         import torch
         import torch.nn.functional as F
 
         w, bf = self._w, torch.bfloat16
-        x = F.gelu(F.conv1d(x.to(bf), w["encoder/conv1/weight"], w["encoder/conv1/bias"], padding=1))
-        x = F.gelu(F.conv1d(x, w["encoder/conv2/weight"], w["encoder/conv2/bias"], stride=2, padding=1))
-        h = x.transpose(1, 2).float() + self._pos[: x.shape[2]]  # the residual stream stays float32
+        x = x.to(bf).unsqueeze(2).contiguous(memory_format=torch.channels_last)  # (B, 80, 1, N)
+        x = F.gelu(F.conv2d(x, w["encoder/conv1/weight"], w["encoder/conv1/bias"], padding=(0, 1)))
+        x = F.gelu(
+            F.conv2d(x, w["encoder/conv2/weight"], w["encoder/conv2/bias"], stride=(1, 2), padding=(0, 1))
+        )
+        x = x[:, :, 0].transpose(1, 2)  # (B, N // 2, 384): contiguous, as the layout is channels last
+        h = x + self._pos[: x.shape[1]]  # the residual stream stays float32
         b, t, d = h.shape
         hd = d // _HEADS
         for i in range(self.layers):
@@ -161,15 +178,12 @@ class TorchWhisperEncoder:
             )
             q, k, v = qkv.view(b, t, 3, _HEADS, hd).permute(2, 0, 3, 1, 4)
             a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask).transpose(1, 2).reshape(b, t, d)
-            h = (
-                h
-                + F.linear(
-                    a, w[p + "self_attention/linear_1/weight"], w[p + "self_attention/linear_1/bias"]
-                ).float()
+            h.add_(
+                F.linear(a, w[p + "self_attention/linear_1/weight"], w[p + "self_attention/linear_1/bias"])
             )
             y = F.layer_norm(h, (d,), w[p + "ffn/layer_norm/gamma"], w[p + "ffn/layer_norm/beta"])
             y = F.gelu(F.linear(y.to(bf), w[p + "ffn/linear_0/weight"], w[p + "ffn/linear_0/bias"]))
-            h = h + F.linear(y, w[p + "ffn/linear_1/weight"], w[p + "ffn/linear_1/bias"]).float()
+            h.add_(F.linear(y, w[p + "ffn/linear_1/weight"], w[p + "ffn/linear_1/bias"]))
         return F.layer_norm(h, (d,), w["encoder/layer_norm/gamma"], w["encoder/layer_norm/beta"])
 
 

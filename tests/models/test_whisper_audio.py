@@ -101,8 +101,9 @@ def test_many_cues_are_encoded_chunk_by_chunk_in_input_order(
     enc = WhisperEncoder()
     whole = enc.pooled(cues)
     monkeypatch.setattr(wa, "POOL_CHUNK", 3)  # a long file's cues, a few at a time
-    # same states up to bfloat16 rounding (the products' blocking follows the batch's size)
-    assert np.allclose(enc.pooled(cues), whole, atol=1e-3 * np.abs(whole).max())
+    # same states up to bfloat16 rounding (the products' blocking follows the batch's size); the max over
+    # frames carries one frame's rounding: up to 1.7e-3 of the range over 48 cues (runs/s18/batchdep.py)
+    assert np.allclose(enc.pooled(cues), whole, atol=2.5e-3 * np.abs(whole).max())
     ct2 = WhisperEncoder(backend="ctranslate2")
     monkeypatch.setattr(wa, "POOL_CHUNK", 256)
     whole = ct2.pooled(cues)
@@ -150,7 +151,7 @@ def test_both_log_mel_front_ends_compute_whispers_features(voices: list[np.ndarr
     for wave in voices[:3]:  # the extractor's own call, which the front end runs step by step
         full = extractor(wave, sampling_rate=SR, return_tensors="np", padding="longest")["input_features"][0]
         got = ours._features(wave)
-        assert np.array_equal(got, full[:, : got.shape[1]])
+        assert np.abs(got - full[:, : got.shape[1]]).max() < 1e-5  # |z|^2 as re^2 + im^2: float rounding
     pooled_a, pooled_b = ours.pooled(voices), theirs.pooled(voices)
     gap = np.linalg.norm(pooled_a - pooled_b, axis=1) / np.linalg.norm(pooled_b, axis=1)
     assert (gap < 0.05).all(), gap
