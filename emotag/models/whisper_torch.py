@@ -22,7 +22,8 @@ SHA-256 verified), so nothing else is installed or downloaded.
 Written by hand rather than with transformers' ``WhisperEncoder``: that module refuses inputs other than
 30 s of frames, and its layers, fed directly, cost 15.4 CPU-ms per 5 s cue in bfloat16 where this forward
 pass cost 9.4-9.6 a few minutes later (extra copies and layout changes around each product;
-``runs/s17/torchenc.py``, ``runs/s17/bf16.py``); the forward pass is twenty lines.
+``runs/s17/torchenc.py``, ``runs/s17/bf16.py``; 7.3 since, see ``_forward``); the forward pass is twenty
+lines.
 """
 
 from __future__ import annotations
