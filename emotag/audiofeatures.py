@@ -176,7 +176,8 @@ def pad_batch(
     for i, w in enumerate(waveforms):
         arr = np.asarray(w, dtype=np.float32).reshape(-1)
         if arr.size:
-            out[i, : arr.size] = torch.from_numpy(np.nan_to_num(arr, copy=False))
+            out[i, : arr.size] = torch.from_numpy(arr)
+    out.nan_to_num_()  # here, not on the inputs: a float32 waveform would be the caller's own array
     return out, torch.tensor([max(1, x) for x in lens], dtype=torch.int64)
 
 

@@ -184,9 +184,11 @@ def test_the_autocorrelation_at_chosen_lags_equals_the_inverse_fft() -> None:
     got = torch.matmul(power, _cosine_lags(512, lags))
     assert got.shape == (3, 40, len(lags))
     assert torch.allclose(got, full[..., list(lags)], rtol=0, atol=1e-5 * float(full[..., 0].min()))
-    odd = torch.from_numpy(rng.random((2, 9)).astype(np.float32))  # a 16-point spectrum: other n too
+    small = torch.from_numpy(rng.random((2, 9)).astype(np.float32))  # a 16-point spectrum: other n too
     assert torch.allclose(
-        torch.matmul(odd, _cosine_lags(16, (0, 3, 8))), torch.fft.irfft(odd, n=16)[:, [0, 3, 8]], atol=1e-6
+        torch.matmul(small, _cosine_lags(16, (0, 3, 8))),
+        torch.fft.irfft(small, n=16)[:, [0, 3, 8]],
+        atol=1e-6,
     )
 
 
@@ -203,8 +205,10 @@ def test_shapes_masks_and_padding_invariance(voices: dict[str, np.ndarray]) -> N
 
 
 def test_empty_and_odd_inputs_do_not_crash() -> None:
-    b, lens = pad_batch([np.zeros(0, np.float32), np.full(10, np.nan, np.float32)])
+    nan = np.full(10, np.nan, np.float32)
+    b, lens = pad_batch([np.zeros(0, np.float32), nan])
     assert b.shape[0] == 2 and (lens >= 1).all() and not b.isnan().any()
+    assert np.isnan(nan).all()  # the caller's waveform is left as it was
     f = compute_features([np.zeros(0, np.float32), np.ones(5, np.float32)])
     assert np.isfinite(f.prosody.numpy()).all() and np.isfinite(f.mel.numpy()).all()
     assert (f.evidence.numpy() == 0).all()

@@ -148,7 +148,7 @@ class TorchWhisperEncoder:
     def _forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Log-mel ``(B, 80, N)`` float32 → states ``(B, N // 2, 384)`` float32.
 
-        Two choices make it cheaper without changing what is computed (``runs/s18/fwd_ab.py``,
+        Two choices make it cheaper; both compute the same function (``runs/s18/fwd_ab.py``,
         ``runs/s18/convcl.py``; one thread, batches of 8 cues of 5 s, 2026-11-27). The convolutions run in
         channels-last layout, so their output is already frames by channels: no transposed copy before the
         position table, and oneDNN skips its own reordering (2.15 against 3.16 CPU-ms per cue for the two
