@@ -80,8 +80,17 @@ def _transformers_encoder(weights: dict[str, object]) -> object:
     return enc
 
 
-def test_bf16_states_are_transformers_float32_whisper_within_bfloat16_rounding(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fused", [True, False], ids=["fused-gelu", "separate-gelu"])
+def test_bf16_states_are_transformers_float32_whisper_within_bfloat16_rounding(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fused: bool
+) -> None:
     import torch
+
+    import emotag.models.whisper_torch as wt
+
+    if fused and not wt.fused_gelu():
+        pytest.skip("this torch has no fused product-GELU operators")
+    monkeypatch.setattr(wt, "fused_gelu", lambda: fused)
 
     voice = mediagen.read_wav(
         mediagen.speak("I really did not expect to see you here today", tmp_path / "v.wav")
@@ -185,3 +194,47 @@ def test_cues_of_many_lengths_are_padded_to_few_and_keep_their_own_states(tmp_pa
     with pytest.raises(ValueError, match="even lengths up to"):
         enc.encode_many(feats, longest - 2)
     assert enc.encode_many([]) == []
+
+
+def test_fused_and_separate_gelu_compute_the_same_encoder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import emotag.models.whisper_torch as wt
+
+    wave = mediagen.read_wav(mediagen.speak("Well, that went better than I had feared", tmp_path / "v.wav"))
+    feats = whisper_log_mel()(wave)
+    feats = feats[None, :, : feats.shape[1] // 2 * 2]
+    enc = load_packaged(LAYERS)
+    monkeypatch.setattr(wt, "fused_gelu", lambda: True)
+    fused = enc.encode(feats)
+    monkeypatch.setattr(wt, "fused_gelu", lambda: False)
+    separate = enc.encode(feats)
+    rel = float(np.sqrt(((fused - separate) ** 2).mean() / (separate**2).mean()))
+    assert fused.shape == separate.shape == (1, feats.shape[2] // 2, 384)
+    assert 0 < rel < 0.02, rel  # other kernels, the same function to bfloat16 rounding
+
+
+def test_fused_gelu_is_used_only_where_torch_has_it_and_it_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    import emotag.models.whisper_torch as wt
+
+    ops = torch.ops.mkldnn
+    assert wt.fused_gelu.__wrapped__() == hasattr(
+        ops, "_linear_pointwise"
+    )  # torch 2.13 has it, and it agrees
+
+    def fails(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("unsupported")
+
+    def wrong(x: torch.Tensor, *args: object) -> torch.Tensor:
+        return torch.zeros((*x.shape[:-1], 96), dtype=x.dtype)
+
+    for name, stand_in in (
+        ("_linear_pointwise", fails),
+        ("_linear_pointwise", wrong),
+        ("_convolution_pointwise", fails),
+    ):
+        with monkeypatch.context() as m:
+            m.setattr(ops, name, stand_in, raising=False)
+            assert not wt.fused_gelu.__wrapped__()
