@@ -199,10 +199,11 @@ class TorchWhisperEncoder:
         rounding). The residual stream takes each block's bfloat16 output in place (``add_`` widens it to
         float32, the same sums as ``h + out.float()`` to the bit) instead of allocating two new float32
         tensors per block. The three GELUs are applied by oneDNN to the products' float32 accumulators
-        (:func:`fused_gelu`) instead of in a second pass over their rounded bfloat16 outputs: 1.23-1.30 times
-        as fast for the whole pass (medians of 16 interleaved rounds, faster in 14 and 15 of them), and a
-        little closer to the float32 encoder (relative RMS 0.0055 against 0.0061), as the GELU reads
-        unrounded sums; states move by 0.007 of their RMS, bfloat16 rounding again.
+        (:func:`fused_gelu`) instead of in a second pass over their rounded bfloat16 outputs: 1.10-1.30 times
+        as fast for the whole pass (medians of 16 interleaved rounds in four runs, faster in 14-15 of the 16
+        each; the whole model 1.04-1.085 times, ``bench/README.md``), and a little closer to the float32
+        encoder (relative RMS 0.0055 against 0.0061), as the GELU reads unrounded sums; states move by 0.007
+        of their RMS, bfloat16 rounding again.
         """
         import torch
         import torch.nn.functional as F

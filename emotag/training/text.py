@@ -105,8 +105,20 @@ the previous recipe's branch, epoch chosen on val, three seeds) reached val 0.60
 it, int8), MELD dev 0.550-0.557 (0.536), EmoryNLP 0.42-0.45 (0.414); but the same classifier fed each
 cue alone already gave MELD dev about 0.55, and a head refitted on the dialogue corpora without any
 neighbours 0.542-0.550 (GoEmotions falling from 0.674 to 0.615-0.627): the gain was mostly a refit to
-dialogue text, the neighbours' outputs added under 0.01; not adopted. The report returned by
-:func:`train_text` and the model card hold the shipped branch's own figures.
+dialogue text, the neighbours' outputs added under 0.01; not adopted.
+
+A second text encoder that ships offline: the packaged Whisper tiny.en's *decoder* (4 layers x 384, trained
+on the transcripts of 680,000 hours of speech; 2026-11-27, ``runs/s19``). Frozen, mean-pooled over each
+line's tokens (after the start-of-transcript and no-timestamps tokens, its cross-attention reading the
+encoder's states of 2 s of silence) with a logistic regression trained on MELD + EmoryNLP train: val 0.556,
+MELD dev 0.524, EmoryNLP 0.425 against MiniLM's mean-pooled states in the same probe 0.563 / 0.520 / 0.412,
+and both concatenated 0.575 / 0.530 / 0.437, which suggested the two read different things. Fine-tuned
+whole (the GPU recipe above: AdamW 4e-5, head 1e-3, 4 epochs, batch 32, bf16, GoEmotions share 0.5; six
+runs on a borrowed H200): val 0.576-0.590, MELD dev 0.502-0.531, EmoryNLP 0.404-0.445 (seeds 0 / 1, with
+and without the cross-attention, two layers, lr 8e-5), under MiniLM alone; mixed with the shipped branch's
+log-probabilities at a weight chosen on val, the held-out dialogues chose 0-0.2 and MELD dev stayed at or
+under 0.570 (0.564-0.570). Not adopted: once fine-tuned, the decoder adds nothing MiniLM does not read.
+The report returned by :func:`train_text` and the model card hold the shipped branch's own figures.
 """
 
 from __future__ import annotations
