@@ -201,6 +201,8 @@ def test_fused_and_separate_gelu_compute_the_same_encoder(
 ) -> None:
     import emotag.models.whisper_torch as wt
 
+    if not wt.fused_gelu():
+        pytest.skip("this torch has no fused product-GELU operators")
     wave = mediagen.read_wav(mediagen.speak("Well, that went better than I had feared", tmp_path / "v.wav"))
     feats = whisper_log_mel()(wave)
     feats = feats[None, :, : feats.shape[1] // 2 * 2]
@@ -220,9 +222,8 @@ def test_fused_gelu_is_used_only_where_torch_has_it_and_it_agrees(monkeypatch: p
     import emotag.models.whisper_torch as wt
 
     ops = torch.ops.mkldnn
-    assert wt.fused_gelu.__wrapped__() == hasattr(
-        ops, "_linear_pointwise"
-    )  # torch 2.13 has it, and it agrees
+    # where this torch has the operators (2.13 does), the probe finds that they agree
+    assert wt.fused_gelu.__wrapped__() == hasattr(ops, "_linear_pointwise")
 
     def fails(*args: object, **kwargs: object) -> None:
         raise RuntimeError("unsupported")
