@@ -63,7 +63,7 @@ from emotag.audiofeatures import trim_silence
 from emotag.errors import ModelError
 from emotag.models.audio import ProsodyStats, VoiceAnalysis, _va_from_probs, speech_stats
 from emotag.models.branches import BranchOutput
-from emotag.models.whisper_torch import BACKENDS, BUCKET_FRAMES, fast_backend, load_packaged
+from emotag.models.whisper_torch import BACKENDS, MAX_FRAMES, bucket, fast_backend, load_packaged
 from emotag.timeline import LABELS
 
 if TYPE_CHECKING:
@@ -263,7 +263,7 @@ class WhisperEncoder:
         if x.size < MIN_SECONDS * SAMPLE_RATE:
             x = np.pad(x, (0, int(MIN_SECONDS * SAMPLE_RATE) - x.size))
         feats = np.asarray(self._mel(x), dtype=np.float32)
-        n = min(3000, feats.shape[1] // 2 * 2)
+        n = min(MAX_FRAMES, feats.shape[1] // 2 * 2)
         return feats[:, :n]
 
     def _group(self, frames: int) -> int:
@@ -271,7 +271,7 @@ class WhisperEncoder:
         (:meth:`emotag.models.whisper_torch.TorchWhisperEncoder.encode_many`) for the bfloat16 encoder."""
         if self._torch is None:
             return frames
-        return -(-frames // BUCKET_FRAMES) * BUCKET_FRAMES
+        return bucket(frames)
 
     def _encode(self, feats: Sequence[npt.NDArray[np.float32]]) -> list[npt.NDArray[np.float32]]:
         """Pooled states of cues of one group (:meth:`_group`), encoded as one batch."""

@@ -54,6 +54,8 @@ _HEADS = 6
 #: CTranslate2 (``bench/compare_speed.py --fill pad``, 2026-11-27): buckets of 64 frames 1.014 times as
 #: fast (median batch), of 32 frames 1.056 (less padding; a few more shapes to build kernels for).
 BUCKET_FRAMES = 32
+#: Log-mel frames the encoder reads at most (30 s: its position table has half as many rows).
+MAX_FRAMES = 3000
 _cache: dict[int, TorchWhisperEncoder] = {}
 _lock = threading.Lock()
 
@@ -98,6 +100,12 @@ def fused_gelu() -> bool:
         a.shape == e.shape and bool(((a.float() - e.float()).abs() <= 0.02 * e.float().abs() + 0.02).all())
         for a, e in pairs
     )
+
+
+def bucket(frames: int) -> int:
+    """The padded length of a cue of ``frames`` log-mel frames (:data:`BUCKET_FRAMES`, at most
+    :data:`MAX_FRAMES`: a 30 s cue rounded up would outgrow the position table)."""
+    return min(MAX_FRAMES, -(-frames // BUCKET_FRAMES) * BUCKET_FRAMES)
 
 
 def has_amx() -> bool:
@@ -162,7 +170,8 @@ class TorchWhisperEncoder:
     ) -> list[npt.NDArray[np.float32]]:
         """States ``(N_i // 2, 384)`` of cues of any lengths ``(80, N_i)`` (N_i even), encoded as one batch.
 
-        The cues are zero-padded to ``frames`` (default: the longest, rounded up to :data:`BUCKET_FRAMES`)
+        The cues are zero-padded to ``frames`` (default: the longest, rounded up to :data:`BUCKET_FRAMES`
+        but not past :data:`MAX_FRAMES`)
         and attention is masked to each cue's own frames. Why: oneDNN builds its kernels for each new
         shape it meets, and cues of a real file come in as many lengths as there are cues: a 5 s cue on one
         thread cost 24-35 ms at a length not seen before against 13-18 ms at one seen (``runs/s17/shapes.py``,
@@ -177,9 +186,11 @@ class TorchWhisperEncoder:
         lengths = [int(f.shape[1]) for f in features]
         if not lengths:
             return []
-        n = frames if frames is not None else -(-max(lengths) // BUCKET_FRAMES) * BUCKET_FRAMES
-        if n < max(lengths) or n % 2 or any(k % 2 for k in lengths):
-            raise ValueError(f"encode_many: even lengths up to {n} frames expected, got {lengths}")
+        n = frames if frames is not None else bucket(max(lengths))
+        if n < max(lengths) or n % 2 or n > MAX_FRAMES or any(k % 2 for k in lengths):
+            raise ValueError(
+                f"encode_many: even lengths up to {min(n, MAX_FRAMES)} frames expected, got {lengths}"
+            )
         x = np.zeros((len(lengths), int(features[0].shape[0]), n), np.float32)
         for i, f in enumerate(features):
             x[i, :, : lengths[i]] = f

@@ -239,3 +239,19 @@ def test_fused_gelu_is_used_only_where_torch_has_it_and_it_agrees(monkeypatch: p
         with monkeypatch.context() as m:
             m.setattr(ops, name, stand_in, raising=False)
             assert not wt.fused_gelu.__wrapped__()
+
+
+def test_cues_of_30_s_or_more_are_read_to_30_s(tmp_path: Path) -> None:
+    # 30 s is 3,000 log-mel frames; rounded up to the padding buckets it would outgrow the position table
+    wave = mediagen.read_wav(
+        mediagen.speak("Tell me again why we came here. " * 12, tmp_path / "l.wav", speed=120)
+    )
+    assert wave.size > 31 * 16000
+    long = np.concatenate([wave, np.zeros(16000, np.float32)])[: 31 * 16000]
+    torch_enc, ct2_enc = WhisperEncoder(trim=False), WhisperEncoder(trim=False, backend="ctranslate2")
+    a, b = torch_enc.pooled([long, long[: 30 * 16000]]), ct2_enc.pooled([long])
+    assert np.allclose(a[0], a[1], atol=1e-3)  # past 30 s nothing is read
+    assert np.corrcoef(a[0], b[0])[0, 1] > 0.99
+    enc = load_packaged(LAYERS)
+    with pytest.raises(ValueError, match="up to 3000 frames"):
+        enc.encode_many([np.zeros((80, 3000), np.float32)], 3008)
