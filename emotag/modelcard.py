@@ -117,6 +117,27 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+def _ffn_cut_text(model_dir: Path, whisper: bool) -> str:
+    """The card's words for the voice encoder's narrowed feed-forward blocks (``""`` when it has none)."""
+    try:
+        meta = json.loads((model_dir / "whisper_audio.json").read_text(encoding="utf-8")) if whisper else {}
+        keep = {int(k): int(v) for k, v in (meta.get("ffn_keep") or {}).items()}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return ""
+    if not keep:
+        return ""
+    if len(set(keep.values())) == 1 and len(keep) > 1:
+        layers = ", ".join(str(k + 1) for k in sorted(keep))
+        kept = f"{next(iter(keep.values()))} of 1,536 neurons in each of layers {layers}"
+    else:
+        kept = ", ".join(f"layer {k + 1}: {keep[k]} of 1,536 neurons" for k in sorted(keep))
+    return (
+        "; the encoder's feed-forward blocks narrowed to the neurons that carry most of their output "
+        f"({kept}; the output maps refitted by least squares on training speech, so the blocks "
+        "compute nearly what the whole ones do)"
+    )
+
+
 def build_card(
     model_dir: Path,
     *,
@@ -169,6 +190,7 @@ def build_card(
             + "; "
             + context,
             "audio": AUDIO_BRANCHES[audio_branch][1]
+            + _ffn_cut_text(model_dir, audio_branch == WHISPER_SPEC)
             + "; the other built-in branch ("
             + AUDIO_BRANCHES[other][0]
             + f") is selectable with --audio-model {other} (late fusion only)",

@@ -21,9 +21,18 @@ from __future__ import annotations
 
 import re
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from emotag.errors import ModelError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
+
+    from emotag.models.ffn_cut import FfnCut
 
 _LAYER = re.compile(r"encoder/layer_(\d+)/")
 SUPPORTED_VERSIONS = (5, 6)
@@ -120,19 +129,57 @@ def serialise(model: ModelFile) -> bytes:
     return bytes(out)
 
 
-def keep_encoder_layers(blob: bytes, layers: int, source: str = "model.bin") -> bytes:
-    """``model.bin`` bytes with only encoder layers ``0 .. layers-1`` (the rest of the model unchanged).
+def keep_encoder_layers(
+    blob: bytes, layers: int, source: str = "model.bin", cuts: Sequence[FfnCut] = ()
+) -> bytes:
+    """``model.bin`` bytes with only encoder layers ``0 .. layers-1`` (the rest of the model unchanged), and
+    with the feed-forward blocks narrowed by ``cuts`` (:mod:`emotag.models.ffn_cut`; stored float16, as
+    the packaged file stores its weights, and quantised by CTranslate2 as it loads like every other).
 
     Raises:
-        ModelError: ``layers`` is below 1 or above what the model has.
+        ModelError: ``layers`` is below 1 or above what the model has, or a cut does not fit the file.
     """
     model = parse(blob, source)
     have = model.encoder_layers()
     if not 1 <= layers <= have:
         raise ModelError(f"{source}: cannot keep {layers} encoder layers of {have}")
-    if layers == have:
+    if any(c.layer >= layers for c in cuts):
+        raise ModelError(f"{source}: an encoder cut is for a layer beyond the {layers} kept")
+    if layers == have and not cuts:
         return blob
     kept = tuple(
         v for v in model.variables if not ((m := _LAYER.match(v.name)) and int(m.group(1)) >= layers)
     )
+    if cuts:
+        kept = _cut_variables(kept, cuts, source)
     return serialise(ModelFile(model.version, model.spec, model.revision, kept, model.aliases))
+
+
+def _cut_variables(
+    variables: tuple[Variable, ...], cuts: Sequence[FfnCut], source: str
+) -> tuple[Variable, ...]:
+    """``variables`` with each cut layer's four feed-forward tensors replaced (see
+    :func:`keep_encoder_layers`)."""
+    float16 = 4  # CTranslate2's dtype code
+    replaced: dict[str, npt.NDArray[np.float16]] = {}
+    by_name = {v.name: v for v in variables}
+    for cut in cuts:
+        p = f"encoder/layer_{cut.layer}/ffn/"
+        up, up_bias = by_name.get(p + "linear_0/weight"), by_name.get(p + "linear_0/bias")
+        if up is None or up_bias is None or up.dtype != float16 or up_bias.dtype != float16:
+            raise ModelError(f"{source}: no float16 feed-forward block in encoder layer {cut.layer} to cut")
+        if int(cut.keep.max()) >= up.dims[0] or cut.weight.shape[0] != up.dims[1]:
+            raise ModelError(f"{source}: the encoder cut of layer {cut.layer} does not fit the file's shapes")
+        w1 = np.frombuffer(up.data, np.float16).reshape(up.dims)
+        replaced[p + "linear_0/weight"] = w1[cut.keep]
+        replaced[p + "linear_0/bias"] = np.frombuffer(up_bias.data, np.float16)[cut.keep]
+        replaced[p + "linear_1/weight"] = cut.weight.astype(np.float16)
+        replaced[p + "linear_1/bias"] = cut.bias.astype(np.float16)
+    return tuple(
+        Variable(
+            v.name, tuple(replaced[v.name].shape), float16, np.ascontiguousarray(replaced[v.name]).tobytes()
+        )
+        if v.name in replaced
+        else v
+        for v in variables
+    )

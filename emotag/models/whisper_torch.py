@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     import torch
 
+    from emotag.models.ffn_cut import FfnCut
+
 #: Encoders the voice branch can run: ``"ctranslate2"`` (int8, what heads trained before the setting
 #: existed read) and ``"torch-bf16"`` (this module).
 BACKENDS = ("ctranslate2", "torch-bf16")
@@ -156,6 +158,39 @@ class TorchWhisperEncoder:
             self._w[k] = self._w[k].unsqueeze(2).contiguous(memory_format=torch.channels_last)
         self._pos = weights[pos].to(torch.float32)
 
+    @property
+    def weights(self) -> dict[str, torch.Tensor]:
+        """The tensors by their model-file names (products in bfloat16, layer norms in float32); read-only."""
+        return self._w
+
+    def with_cuts(self, cuts: Sequence[FfnCut]) -> TorchWhisperEncoder:
+        """This encoder with narrowed feed-forward blocks (:mod:`emotag.models.ffn_cut`); ``self`` when
+        there are none."""
+        from emotag.models.ffn_cut import apply_cuts
+
+        if not cuts:
+            return self
+        new = TorchWhisperEncoder.__new__(TorchWhisperEncoder)
+        new.layers, new._pos, new._w = self.layers, self._pos, apply_cuts(self._w, cuts)
+        return new
+
+    def ffn_inputs(self, features: Sequence[npt.NDArray[np.float32]], layer: int) -> torch.Tensor:
+        """``(frames, 384)`` bfloat16: the layer-normed inputs of ``layer``'s feed-forward block over every
+        frame of each cue ``(80, N_i)`` (encoded one by one), for fitting a cut
+        (:mod:`emotag.models.ffn_cut`)."""
+        import torch
+
+        if not 0 <= layer < self.layers:
+            raise ValueError(f"ffn_inputs: layer {layer} of {self.layers}")
+        with torch.inference_mode():
+            parts = [
+                self._forward(
+                    torch.from_numpy(np.ascontiguousarray(f[None], np.float32)), ffn_input_of=layer
+                )[0]
+                for f in features
+            ]
+        return torch.cat(parts)
+
     def encode(self, features: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
         """``(B, 80, N)`` log-mel frames (N even, at most 3000) → ``(B, N // 2, 384)`` float32 states."""
         import torch
@@ -199,8 +234,11 @@ class TorchWhisperEncoder:
             out = self._forward(torch.from_numpy(x), valid[:, None, None, :]).numpy()
         return [out[i, : k // 2] for i, k in enumerate(lengths)]
 
-    def _forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Log-mel ``(B, 80, N)`` float32 → states ``(B, N // 2, 384)`` float32.
+    def _forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, ffn_input_of: int | None = None
+    ) -> torch.Tensor:
+        """Log-mel ``(B, 80, N)`` float32 → states ``(B, N // 2, 384)`` float32 (with ``ffn_input_of``: the
+        bfloat16 input of that layer's feed-forward block instead, see :meth:`ffn_inputs`).
 
         Three choices make it cheaper; all compute the same function (``runs/s18/fwd_ab.py``,
         ``runs/s18/convcl.py``, ``runs/s19/ab_enc.py``; one thread, batches of 8 cues of 5 s, 2026-11-27).
@@ -257,8 +295,10 @@ class TorchWhisperEncoder:
             h.add_(
                 F.linear(a, w[p + "self_attention/linear_1/weight"], w[p + "self_attention/linear_1/bias"])
             )
-            y = F.layer_norm(h, (d,), w[p + "ffn/layer_norm/gamma"], w[p + "ffn/layer_norm/beta"])
-            y = linear_gelu(y.to(bf), p + "ffn/linear_0/")
+            y = F.layer_norm(h, (d,), w[p + "ffn/layer_norm/gamma"], w[p + "ffn/layer_norm/beta"]).to(bf)
+            if i == ffn_input_of:
+                return y
+            y = linear_gelu(y, p + "ffn/linear_0/")
             h.add_(F.linear(y, w[p + "ffn/linear_1/weight"], w[p + "ffn/linear_1/bias"]))
         return F.layer_norm(h, (d,), w["encoder/layer_norm/gamma"], w["encoder/layer_norm/beta"])
 

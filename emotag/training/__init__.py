@@ -215,7 +215,10 @@ def train(
         )
         audio_rep = {
             **audio_rep,
-            "whisper": {k: whisper_rep.get(k) for k in ("cv", "val_ua", "temperatures", "speech_detector")},
+            "whisper": {
+                k: whisper_rep.get(k)
+                for k in ("cv", "val_ua", "temperatures", "speech_detector", "ffn_keep", "ffn_cut_errors")
+            },
         }
         times["whisper-audio"] = time.monotonic() - t0
     fusion_rep: dict[str, Any] = {}

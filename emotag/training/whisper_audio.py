@@ -24,6 +24,13 @@ copies, some of them over music) against synthetic noise, tones, hum and music
 (:mod:`emotag.training.nonspeech`); its figures on the validation speakers and on non-speech of another
 seed are in ``report.speech_detector`` of ``whisper_audio.json``.
 
+Before any of that, the step narrows the encoder's feed-forward blocks to :data:`FFN_KEEP` of their 1,536
+neurons (:func:`fit_encoder_cuts`, :mod:`emotag.models.ffn_cut`): calibrated on :data:`CUT_CLIPS` of the
+training clips (unlabelled log-mel frames; the cuts reproduce the whole encoder's blocks, nothing is fitted to
+the labels), stored with the heads, and run wherever the heads run. The cross-validation here reads the
+states of that one encoder (calibrated on clips of every speaker); ``bench/audio_cv.py --cut-per-fold``
+fits a cut per fold on its training speakers alone, which is the honest figure.
+
 The encoder is frozen, so all the cost is the encoding (about 40 s per pass over RAVDESS on 2 idle cores);
 the heads train in seconds.
 """
@@ -48,6 +55,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
     import torch
 
+    from emotag.models.ffn_cut import FfnCut
     from emotag.models.whisper_audio import SpeechDetector, WhisperAudioBranch
 
 Progress = Callable[[str], None]
@@ -65,14 +73,56 @@ def _say(progress: Progress | None, msg: str) -> None:
         progress(msg)
 
 
+#: Feed-forward neurons each encoder layer keeps (of 1,536; ``None``: the whole block), see
+#: :func:`fit_encoder_cuts`.
+FFN_KEEP: int | None = 768
+#: Training clips (a seeded sample) whose log-mel frames calibrate the cuts.
+CUT_CLIPS = 240
+
+
+def fit_encoder_cuts(
+    clips: Sequence[Clip],
+    seed: int,
+    layers: int | None = None,
+    keep: int | None = FFN_KEEP,
+    n_clips: int = CUT_CLIPS,
+) -> tuple[tuple[FfnCut, ...], list[float]]:
+    """The encoder's feed-forward cuts (:mod:`emotag.models.ffn_cut`), each of its ``layers`` layers cut to
+    ``keep`` neurons, calibrated on a seeded sample of ``n_clips`` of ``clips`` (trimmed as the branch trims
+    them); and each cut's residual error. No cuts when ``keep`` is ``None`` or not below the block's width.
+
+    The cuts are fitted on the bfloat16 torch encoder whichever backend will serve them (CTranslate2 takes
+    the same narrowed tensors).
+    """
+    from emotag.models.ffn_cut import fit_cuts
+    from emotag.models.whisper_audio import DEFAULT_LAYERS, WhisperEncoder
+    from emotag.models.whisper_torch import load_packaged
+
+    layers = layers or DEFAULT_LAYERS
+    encoder = load_packaged(layers)
+    width = int(encoder.weights["encoder/layer_0/ffn/linear_0/weight"].shape[0])
+    if keep is None or keep >= width or not clips:
+        return (), []
+    front = WhisperEncoder(layers=layers, threads=1, backend="torch-bf16")
+    rows = np.random.default_rng([seed, 31]).choice(len(clips), min(n_clips, len(clips)), replace=False)
+    feats = [front.features(load_clip(clips[int(i)])) for i in sorted(rows)]
+    return fit_cuts(encoder, feats, [keep] * layers)
+
+
 def encode_clips(
-    clips: Sequence[Clip], n_aug: int, seed: int, progress: Progress | None = None, layers: int | None = None
+    clips: Sequence[Clip],
+    n_aug: int,
+    seed: int,
+    progress: Progress | None = None,
+    layers: int | None = None,
+    cuts: Sequence[FfnCut] = (),
 ) -> npt.NDArray[np.float32]:
-    """``(N, 1 + n_aug, 1536)`` pooled states: the clip as it is, then ``n_aug`` augmented copies."""
+    """``(N, 1 + n_aug, 1536)`` pooled states (encoder narrowed by ``cuts``): the clip as it is, then
+    ``n_aug`` augmented copies."""
     from emotag.models.whisper_audio import DEFAULT_LAYERS, POOLED_DIM, WhisperEncoder
     from emotag.training.augment import augment
 
-    enc = WhisperEncoder(layers=layers or DEFAULT_LAYERS)
+    enc = WhisperEncoder(layers=layers or DEFAULT_LAYERS, cuts=cuts)
     waves = [load_clip(c) for c in clips]
     out = np.zeros((len(clips), 1 + n_aug, POOLED_DIM), np.float32)
     t0 = time.time()
@@ -84,13 +134,15 @@ def encode_clips(
     return out
 
 
-def encode_degraded(clips: Sequence[Clip], seed: int, layers: int | None = None) -> npt.NDArray[np.float32]:
+def encode_degraded(
+    clips: Sequence[Clip], seed: int, layers: int | None = None, cuts: Sequence[FfnCut] = ()
+) -> npt.NDArray[np.float32]:
     """``(N, 1536)`` pooled states of each clip's degraded copy (phone band, reverberation, noise, mp3/opus:
     :func:`emotag.training.audio.degraded_waves`, the copy the CNN's cross-validation scores too)."""
     from emotag.models.whisper_audio import DEFAULT_LAYERS, WhisperEncoder
     from emotag.training.audio import degraded_waves
 
-    return WhisperEncoder(layers=layers or DEFAULT_LAYERS).pooled(degraded_waves(clips, seed))
+    return WhisperEncoder(layers=layers or DEFAULT_LAYERS, cuts=cuts).pooled(degraded_waves(clips, seed))
 
 
 def _speaker_stats(
@@ -224,13 +276,14 @@ def _branch_probs(
 
 
 def cross_validate(
-    feats: npt.NDArray[np.float32],
+    feats: npt.NDArray[np.float32] | None,
     clips: Sequence[Clip],
     folds: Sequence[Sequence[str]],
     seed: int,
     keep: list[WhisperAudioBranch] | None = None,
     layers: int | None = None,
     degraded: npt.NDArray[np.float32] | None = None,
+    per_fold: Callable[[int], tuple[npt.NDArray[np.float32], npt.NDArray[np.float32] | None]] | None = None,
 ) -> dict[str, Any]:
     """Per fold and summary: UA and ECE of the branch reading each test clip alone, per speaker, and with
     the statistics of the whole test fold (``corpus``: 4 unknown, mixed speakers); see :func:`_branch_probs`.
@@ -242,7 +295,9 @@ def cross_validate(
     ``keep``: if given, each fold's branch (heads that never saw that fold's test speakers) is appended,
     for :func:`save_folds` (fusion trains on their held-out outputs). ``degraded``: ``(N, 1536)`` pooled
     states of each clip's degraded copy (:func:`encode_degraded`): each fold is also scored on its test
-    speakers' degraded copies (statistics of the degraded clips).
+    speakers' degraded copies (statistics of the degraded clips). ``per_fold``: called with each fold's
+    number, returns that fold's ``(feats, degraded)`` in place of the arguments (states of an encoder
+    calibrated without the fold's validation and test speakers, :func:`fit_encoder_cuts`).
     """
     from emotag.models.whisper_audio import DEFAULT_LAYERS, WhisperAudioBranch
 
@@ -258,6 +313,10 @@ def cross_validate(
         te = [i for i, s in enumerate(spk) if s in test_s]
         va = [i for i, s in enumerate(spk) if s in val_s]
         tr = [i for i, s in enumerate(spk) if s not in test_s | val_s]
+        if per_fold is not None:
+            feats, degraded = per_fold(f)
+        if feats is None:
+            raise ValueError("cross_validate: no states (pass feats or per_fold)")
         heads, temps, std, _ = _fit(feats, clips, tr, va, seed + 100 * f)
         branch = WhisperAudioBranch(None, heads, std, temps, layers=layers)
         if keep is not None:
@@ -358,6 +417,7 @@ def train_speech_detector(
     layers: int | None = None,
     progress: Progress | None = None,
     n_nonspeech: int = DETECTOR_NONSPEECH,
+    cuts: Sequence[FfnCut] = (),
 ) -> tuple[SpeechDetector, dict[str, Any]]:
     """The Whisper branch's :class:`~emotag.models.whisper_audio.SpeechDetector` and its report.
 
@@ -371,7 +431,7 @@ def train_speech_detector(
     from emotag.training.nonspeech import ALL_KINDS, nonspeech_audio
 
     t0 = time.time()
-    enc = WhisperEncoder(layers=layers or DEFAULT_LAYERS)
+    enc = WhisperEncoder(layers=layers or DEFAULT_LAYERS, cuts=cuts)
 
     def states(waves: Sequence[npt.NDArray[np.float32]]) -> npt.NDArray[np.float32]:
         out: npt.NDArray[np.float32] = std.global_z(enc.pooled(waves))
@@ -501,6 +561,7 @@ def train_whisper_audio(
     with_folds: bool = True,
     layers: int | None = None,
     detector_nonspeech: int = DETECTOR_NONSPEECH,
+    ffn_keep: int | None = FFN_KEEP,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Encode the clips, cross-validate the recipe, train the shipped heads and the speech detector
@@ -531,8 +592,16 @@ def train_whisper_audio(
             "Whisper audio training needs clips of at least 2 speakers (validation is by speaker)"
         )
     folds = speaker_folds(clips, k=min(6, len({c.speaker for c in clips})), seed=seed)
+    cuts, cut_errors = fit_encoder_cuts(clips, seed, layers, ffn_keep)
+    if cuts:
+        _say(
+            progress,
+            f"whisper-audio: feed-forward blocks cut to {ffn_keep} neurons (residual error "
+            + ", ".join(f"{e:.3f}" for e in cut_errors)
+            + ")",
+        )
     _say(progress, f"whisper-audio: encoding {len(clips)} clips x {1 + n_aug} ({layers} encoder layers)")
-    feats = encode_clips(clips, n_aug, seed, progress, layers=layers)
+    feats = encode_clips(clips, n_aug, seed, progress, layers=layers, cuts=cuts)
     report: dict[str, Any] = {
         "labels": list(LABELS),
         "n_aug": n_aug,
@@ -541,6 +610,8 @@ def train_whisper_audio(
         "trim_silence": TRIM_SILENCE,
         "log_mel": LOG_MEL,
         "encoder_backend": fast_backend(),
+        "ffn_keep": ffn_keep if cuts else None,
+        "ffn_cut_errors": [round(e, 4) for e in cut_errors],
     }
     fold_branches: list[WhisperAudioBranch] = []
     if with_folds and len(folds) >= 3:
@@ -556,7 +627,16 @@ def train_whisper_audio(
     tr = [i for i, c in enumerate(clips) if c.speaker not in val_s]
     heads, temps, std, val_ua = _fit(feats, clips, tr, va, seed)
     speech, report["speech_detector"] = train_speech_detector(
-        feats, clips, tr, va, std, seed, layers=layers, progress=progress, n_nonspeech=detector_nonspeech
+        feats,
+        clips,
+        tr,
+        va,
+        std,
+        seed,
+        layers=layers,
+        progress=progress,
+        n_nonspeech=detector_nonspeech,
+        cuts=cuts,
     )
     report.update(
         validation_speakers=sorted(val_s),
@@ -570,7 +650,7 @@ def train_whisper_audio(
         save_folds(out_dir, fold_branches)
     else:
         (out_dir / FOLDS_NAME).unlink(missing_ok=True)  # stale folds of another recipe must not be used
-    WhisperAudioBranch(None, heads, std, temps, layers=layers, speech=speech).save(
+    WhisperAudioBranch(None, heads, std, temps, layers=layers, speech=speech, cuts=cuts).save(
         out_dir, extra={"report": report}
     )
     _say(progress, f"whisper-audio: wrote {out_dir} ({report['train_seconds']:.0f} s)")

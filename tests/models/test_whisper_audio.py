@@ -138,7 +138,7 @@ def test_both_log_mel_front_ends_compute_whispers_features(voices: list[np.ndarr
     ours = WhisperEncoder(trim=False)
     theirs = WhisperEncoder(trim=False, log_mel="faster-whisper")
     for wave in voices[:3]:
-        a, b = ours._features(wave), theirs._features(wave)
+        a, b = ours.features(wave), theirs.features(wave)
         # one frame per 160 samples (faster-whisper adds one at the end), cut to an even count
         assert a.shape == (80, wave.size // 160 // 2 * 2) and b.shape == (80, (wave.size // 160 + 1) // 2 * 2)
         n = min(a.shape[1], b.shape[1])
@@ -149,7 +149,7 @@ def test_both_log_mel_front_ends_compute_whispers_features(voices: list[np.ndarr
     extractor = WhisperFeatureExtractor(feature_size=80, sampling_rate=SR)
     for wave in voices[:3]:  # the extractor's own call, which the front end runs step by step
         full = extractor(wave, sampling_rate=SR, return_tensors="np", padding="longest")["input_features"][0]
-        got = ours._features(wave)
+        got = ours.features(wave)
         assert np.abs(got - full[:, : got.shape[1]]).max() < 1e-5  # |z|^2 as re^2 + im^2: float rounding
     pooled_a, pooled_b = ours.pooled(voices), theirs.pooled(voices)
     gap = np.linalg.norm(pooled_a - pooled_b, axis=1) / np.linalg.norm(pooled_b, axis=1)
@@ -158,7 +158,7 @@ def test_both_log_mel_front_ends_compute_whispers_features(voices: list[np.ndarr
     import torch
 
     ref = whisper.audio.log_mel_spectrogram(torch.from_numpy(voices[0])).numpy()
-    got = ours._features(voices[0])
+    got = ours.features(voices[0])
     assert np.abs(got - ref[:, : got.shape[1]]).max() < 1e-4
 
 
@@ -340,6 +340,9 @@ def test_training_on_a_user_manifest_cross_validates_and_loads(tmp_path: Path) -
     br = load_audio_branch("whisper", out)
     assert br.infer([mediagen.read_wav(tmp_path / "s0_sad.wav")]).probs.shape == (1, 7)
     assert isinstance(br, WhisperAudioBranch) and br.speech is not None  # the speech detector ships too
+    # the encoder's feed-forward cuts, fitted on the clips, ship with the heads and serve them
+    assert rep["ffn_keep"] == 768 and len(rep["ffn_cut_errors"]) == 2
+    assert [(c.layer, c.keep.size) for c in br.cuts] == [(0, 768), (1, 768)] and br.encoder.cuts == br.cuts
     det = rep["speech_detector"]
     assert det["train"]["nonspeech"] == 28 and det["train"]["speech"] == 2 * len(rep["train_speakers"]) * 3
     assert 0.0 <= det["validation"]["accuracy_at_half"] <= 1.0

@@ -241,6 +241,130 @@ def test_fused_gelu_is_used_only_where_torch_has_it_and_it_agrees(monkeypatch: p
             assert not wt.fused_gelu.__wrapped__()
 
 
+@pytest.fixture(scope="module")
+def cut_voices(tmp_path_factory: pytest.TempPathFactory) -> list[np.ndarray]:
+    """Four long takes (20-30 s each: a refit needs many more frames than it has neurons) and a short one."""
+    d = tmp_path_factory.mktemp("cutvoices")
+    story = (
+        "Get out of here, I said get out right now, and do not come back until you can explain yourself. "
+        "I miss them so much, every single day, and the house is so quiet without their voices in it. "
+        "Oh wow, I did not expect to see you here, of all places, after all these years away from home. "
+        "The meeting starts at nine in the second room; bring the numbers from last quarter with you."
+    )
+    lines = [
+        (story, 20, 190),
+        (story[::-1].title(), 40, 130),
+        (" ".join(reversed(story.split())), 70, 170),
+        (story.upper().replace(",", ""), 55, 150),
+        ("Please do not leave me alone in the dark", 85, 140),
+    ]
+    return [
+        mediagen.read_wav(mediagen.speak(t, d / f"{i}.wav", pitch=p, speed=s))
+        for i, (t, p, s) in enumerate(lines)
+    ]
+
+
+def test_a_cut_encoder_keeps_what_the_whole_blocks_compute(cut_voices: list[np.ndarray]) -> None:
+    import torch
+
+    from emotag.models.ffn_cut import fit_cuts
+
+    enc = load_packaged(LAYERS)
+    mel = whisper_log_mel()
+    feats = [(f := mel(w))[:, : min(3000, f.shape[1] // 2 * 2)] for w in cut_voices]
+    cuts, errors = fit_cuts(enc, feats[:4], [768, 768])  # the fifth cue is never seen by the fit
+    assert [c.layer for c in cuts] == [0, 1] and all(c.keep.size == 768 for c in cuts)
+    assert all(0 < e < 0.2 for e in errors), errors
+    cut = enc.with_cuts(cuts)
+    assert cut.weights["encoder/layer_1/ffn/linear_0/weight"].shape == (768, 384)
+    assert enc.weights["encoder/layer_1/ffn/linear_0/weight"].shape == (1536, 384)  # the packaged one stays
+    assert enc.with_cuts(()) is enc
+    whole, narrow = enc.encode(feats[4][None])[0], cut.encode(feats[4][None])[0]
+    # the same neurons without the refit (the old down-projection): further from the whole encoder
+    w = enc.weights
+    naive = []
+    for c in cuts:
+        p = f"encoder/layer_{c.layer}/ffn/linear_1/"
+        kept = w[p + "weight"][:, torch.from_numpy(c.keep)].float().numpy()
+        naive.append(dataclasses.replace(c, weight=kept, bias=w[p + "bias"].float().numpy()))
+    dropped = enc.with_cuts(naive).encode(feats[4][None])[0]
+
+    def rel(a: np.ndarray) -> float:
+        return float(np.sqrt(((a - whole) ** 2).mean() / (whole**2).mean()))
+
+    assert rel(narrow) < 0.8 * rel(dropped), (rel(narrow), rel(dropped))
+    assert np.corrcoef(narrow.ravel(), whole.ravel())[0, 1] > 0.97
+
+
+def test_ctranslate2_runs_the_same_cut_as_torch(cut_voices: list[np.ndarray], tmp_path: Path) -> None:
+    from emotag.training.audiodata import Clip
+    from emotag.training.whisper_audio import fit_encoder_cuts
+
+    paths = []
+    for i, w in enumerate(cut_voices):
+        paths.append(mediagen.write_wav(tmp_path / f"{i}.wav", w))
+    clips = [Clip(Path(p), "neutral", f"s{i}") for i, p in enumerate(paths)]
+    cuts, _ = fit_encoder_cuts(clips[:4], seed=0, keep=768)
+    torch_cut = WhisperEncoder(backend="torch-bf16", cuts=cuts).pooled(cut_voices)
+    ct2_cut = WhisperEncoder(backend="ctranslate2", cuts=cuts).pooled(cut_voices)
+    ct2_whole = WhisperEncoder(backend="ctranslate2").pooled(cut_voices)
+
+    def rel(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.sqrt(((a - b) ** 2).mean() / (b**2).mean()))
+
+    # int8 against bfloat16 of the same narrowed blocks: as close as the whole encoders are (about 0.02),
+    # and much closer than CTranslate2's whole encoder is to the cut one
+    assert rel(ct2_cut, torch_cut) < 0.05 < rel(ct2_whole, torch_cut)
+    blob = read_packaged_model_bin("test")[1]
+    with pytest.raises(ModelError, match="beyond the 1 kept"):
+        ct2_layers.keep_encoder_layers(blob, 1, cuts=cuts)
+    bad = dataclasses.replace(
+        cuts[0], weight=np.zeros((100, 768), np.float32), bias=np.zeros(100, np.float32)
+    )
+    with pytest.raises(ModelError, match="does not fit the file's shapes"):
+        ct2_layers.keep_encoder_layers(blob, 2, cuts=[bad])
+
+
+def test_cuts_are_saved_with_the_heads_and_served_by_either_backend(
+    cut_voices: list[np.ndarray], tmp_path: Path
+) -> None:
+    from emotag.models.ffn_cut import fit_cuts
+
+    mel = whisper_log_mel()
+    feats = [(f := mel(w))[:, : min(3000, f.shape[1] // 2 * 2)] for w in cut_voices[:3]]
+    cuts, _ = fit_cuts(load_packaged(LAYERS), feats, [None, 512])  # the second layer only
+    std = Standardiser(np.zeros(POOLED_DIM, np.float32), np.ones(POOLED_DIM, np.float32))
+    heads = {"global": build_head(), "file": build_head()}
+    WhisperAudioBranch(None, heads, std, {"global": 1.0, "file": 1.0}, cuts=cuts).save(tmp_path)
+    assert json.loads((tmp_path / "whisper_audio.json").read_text())["ffn_keep"] == {"1": 512}
+    loaded = WhisperAudioBranch.from_dir(tmp_path)
+    assert [(c.layer, c.keep.size) for c in loaded.cuts] == [(1, 512)]
+    assert np.array_equal(loaded.cuts[0].keep, cuts[0].keep)
+    assert loaded.encoder.cuts == loaded.cuts
+    direct = WhisperEncoder(cuts=loaded.cuts).pooled(cut_voices[3:])
+    assert np.allclose(loaded.encoder.pooled(cut_voices[3:]), direct)
+    ct2 = WhisperAudioBranch(
+        None, heads, std, {"global": 1.0, "file": 1.0}, cuts=loaded.cuts, backend="ctranslate2"
+    )
+    assert ct2.encoder.backend == "ctranslate2" and ct2.encoder.cuts == loaded.cuts
+    # heads saved before cuts existed run the whole blocks
+    WhisperAudioBranch(None, heads, std, {"global": 1.0, "file": 1.0}).save(tmp_path / "old")
+    assert WhisperAudioBranch.from_dir(tmp_path / "old").cuts == ()
+    from emotag.modelcard import _ffn_cut_text  # what the model card says of them
+
+    assert "(layer 2: 512 of 1,536 neurons;" in _ffn_cut_text(tmp_path, True)
+    assert _ffn_cut_text(tmp_path / "old", True) == _ffn_cut_text(tmp_path, False) == ""
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(str(tmp_path / "whisper_audio.safetensors"))
+    del state["encoder_cut.layer_1.weight"]
+    save_file(state, str(tmp_path / "whisper_audio.safetensors"))
+    with pytest.raises(
+        ModelError, match="unreadable Whisper audio head .*encoder_cut.layer_1.weight missing"
+    ):
+        WhisperAudioBranch.from_dir(tmp_path)
+
+
 def test_cues_of_30_s_or_more_are_read_to_30_s(tmp_path: Path) -> None:
     # 30 s is 3,000 log-mel frames; rounded up to the padding buckets it would outgrow the position table
     wave = mediagen.read_wav(
