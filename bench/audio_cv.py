@@ -7,7 +7,8 @@ and temperature on the next fold, and are scored on the fold they never heard: t
 copies degraded by effects training never used (telephone band, long reverb, brown noise, real mp3/opus
 round trip). Prints one line per fold and a summary; ``--json FILE`` keeps the whole report.
 
-``--branch whisper`` (the default branch's recipe) runs
+``--branch whisper`` (the default branch's recipe; ``--ffn-keep N`` with the encoder's feed-forward blocks
+cut to N neurons, ``--cut-per-fold`` fitting each fold's cut on its own training speakers) runs
 :func:`emotag.training.whisper_audio.cross_validate` on the same 6 folds (train on 4, stop and calibrate on
 the next, score the held-out one: each clip alone, per speaker, and the 4 held-out actors as one group of
 unknown speakers, ``corpus``, as ``emotag eval`` reads a manifest of one-clip files), on the same degraded
@@ -43,9 +44,15 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="write the full report here")
     ap.add_argument("--branch", choices=["cnn", "whisper"], default="cnn", help="which audio recipe")
     ap.add_argument(
+        "--ffn-keep",
+        type=int,
+        default=None,
+        help="whisper: cut the encoder's feed-forward blocks to this many neurons (default: whole blocks)",
+    )
+    ap.add_argument(
         "--cut-per-fold",
         action="store_true",
-        help="whisper: fit the encoder's feed-forward cuts per fold on its training speakers alone",
+        help="whisper: fit the cuts per fold on its training speakers alone (--ffn-keep, default 768)",
     )
     args = ap.parse_args()
     t0 = time.monotonic()
@@ -98,7 +105,7 @@ def whisper_cv(args: argparse.Namespace, t0: float) -> None:
     from emotag.models.whisper_audio import DEFAULT_LAYERS
     from emotag.training.audiodata import read_ravdess, speaker_folds
     from emotag.training.whisper_audio import (
-        FFN_KEEP,
+        FFN_KEEP_MEASURED,
         N_AUG,
         cross_validate,
         encode_clips,
@@ -114,13 +121,12 @@ def whisper_cv(args: argparse.Namespace, t0: float) -> None:
         from emotag.models.whisper_audio import WhisperEncoder
         from emotag.training.audio import degraded_waves
 
-        worse = (
-            None if args.no_degraded else degraded_waves(clips, args.seed)
-        )  # degraded once, encoded per fold
+        keep = args.ffn_keep or FFN_KEEP_MEASURED
+        worse = None if args.no_degraded else degraded_waves(clips, args.seed)  # degraded once
 
         def per_fold(f: int) -> tuple[Any, Any]:
             held = set(folds[f]) | set(folds[(f + 1) % len(folds)])
-            cuts, errors = fit_encoder_cuts([c for c in clips if c.speaker not in held], args.seed)
+            cuts, errors = fit_encoder_cuts([c for c in clips if c.speaker not in held], args.seed, keep=keep)
             say(f"{time.monotonic() - t0:.0f} s: fold {f}: cuts fitted (errors {errors}), encoding")
             fe = encode_clips(clips, N_AUG, args.seed, cuts=cuts)
             return fe, (None if worse is None else WhisperEncoder(cuts=cuts).pooled(worse))
@@ -128,11 +134,10 @@ def whisper_cv(args: argparse.Namespace, t0: float) -> None:
         feats, degraded = None, None
         say(f"{len(folds)} folds, each encoding {len(clips)} clips (+{N_AUG} copies) with its own cuts")
     else:
-        cuts, errors = fit_encoder_cuts(clips, args.seed)
-        say(
-            f"encoding {len(clips)} clips (+{N_AUG} augmented copies each), {DEFAULT_LAYERS} encoder layers, "
-        )
-        say(f"feed-forward blocks cut to {FFN_KEEP} neurons on clips of every speaker (errors {errors})")
+        cuts, errors = fit_encoder_cuts(clips, args.seed, keep=args.ffn_keep)
+        say(f"encoding {len(clips)} clips (+{N_AUG} augmented copies each), {DEFAULT_LAYERS} encoder layers")
+        if cuts:
+            say(f"feed-forward blocks cut to {args.ffn_keep} neurons (errors {errors})")
         feats = encode_clips(clips, N_AUG, args.seed, cuts=cuts)
         degraded = None
         if not args.no_degraded:

@@ -6,7 +6,9 @@ branch runs (1,536 channels up and back down per frame, against 384 x 4 for atte
 are most of its CPU time. Cutting each block to half its neurons and refitting the down-projection
 (ridge regression of the whole block's output on the kept neurons, over frames of speech) keeps the
 voice heads' figures: 6 speaker-independent RAVDESS folds, each fold's cut fitted on its own training
-actors only (``bench/audio_cv.py --cut-per-fold``; figures in ``bench/README.md``). Dropping the same
+actors only (``bench/audio_cv.py --cut-per-fold``; figures in ``bench/README.md``, session 20). It follows
+the whole encoder less closely on speech unlike the calibration clips (studio RAVDESS), which is why the
+default model keeps the whole blocks and ``emotag train --ffn-keep`` makes the cut opt-in. Dropping the same
 neurons and only folding their mean output into the bias (no refit) left 2-3 times the error in the
 block's output and cost the heads about 0.01 unweighted accuracy at two thirds of the neurons.
 

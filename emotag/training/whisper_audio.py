@@ -24,8 +24,9 @@ copies, some of them over music) against synthetic noise, tones, hum and music
 (:mod:`emotag.training.nonspeech`); its figures on the validation speakers and on non-speech of another
 seed are in ``report.speech_detector`` of ``whisper_audio.json``.
 
-Before any of that, the step narrows the encoder's feed-forward blocks to :data:`FFN_KEEP` of their 1,536
-neurons (:func:`fit_encoder_cuts`, :mod:`emotag.models.ffn_cut`): calibrated on :data:`CUT_CLIPS` of the
+Before any of that, and only when asked (``ffn_keep``; off by default, see :data:`FFN_KEEP`), the step narrows
+the encoder's feed-forward blocks to that many of their 1,536 neurons (:func:`fit_encoder_cuts`,
+:mod:`emotag.models.ffn_cut`): calibrated on :data:`CUT_CLIPS` of the
 training clips (unlabelled log-mel frames; the cuts reproduce the whole encoder's blocks, nothing is fitted to
 the labels), stored with the heads, and run wherever the heads run. The cross-validation here reads the
 states of that one encoder (calibrated on clips of every speaker); ``bench/audio_cv.py --cut-per-fold``
@@ -73,9 +74,13 @@ def _say(progress: Progress | None, msg: str) -> None:
         progress(msg)
 
 
-#: Feed-forward neurons each encoder layer keeps (of 1,536; ``None``: the whole block), see
-#: :func:`fit_encoder_cuts`.
-FFN_KEEP: int | None = 768
+#: Feed-forward neurons each encoder layer keeps by default (of 1,536; ``None``: the whole blocks), see
+#: :func:`fit_encoder_cuts`. The whole blocks stay the default: a cut to 768 kept the speaker-independent
+#: RAVDESS figures and took a quarter off the encoder's CPU, but reproduced the whole encoder less well on
+#: speech unlike RAVDESS's (``bench/README.md``, session 20), so it is opt-in (``emotag train --ffn-keep``).
+FFN_KEEP: int | None = None
+#: The cut measured in session 20 (``bench/audio_cv.py --cut-per-fold`` uses it unless told otherwise).
+FFN_KEEP_MEASURED = 768
 #: Training clips (a seeded sample) whose log-mel frames calibrate the cuts.
 CUT_CLIPS = 240
 

@@ -327,7 +327,13 @@ def test_training_on_a_user_manifest_cross_validates_and_loads(tmp_path: Path) -
     out = tmp_path / "model"
     msgs: list[str] = []
     rep = train_whisper_audio(
-        None, out, audio_data=tmp_path / "m.csv", n_aug=1, detector_nonspeech=28, progress=msgs.append
+        None,
+        out,
+        audio_data=tmp_path / "m.csv",
+        n_aug=1,
+        detector_nonspeech=28,
+        ffn_keep=768,
+        progress=msgs.append,
     )
     assert len(rep["cv"]["folds"]) == 3 and 0.0 <= rep["cv"]["summary"]["ua_per_speaker"]["mean"] <= 1.0
     assert set(rep["temperatures"]) == {"global", "file", CENTRED}

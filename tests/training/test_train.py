@@ -36,6 +36,10 @@ def test_cli_train_checks_steps_before_training(tmp_path):
         cli, ["-q", "train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), "--steps", "fusion"]
     )
     assert res.exit_code == 2 and "text.safetensors is missing" in res.output
+    res = run(
+        cli, ["-q", "train", "--data", str(tmp_path), "--out", str(tmp_path / "m"), "--ffn-keep", "1536"]
+    )
+    assert res.exit_code == 2 and "--ffn-keep" in res.output  # a cut keeps fewer than the 1,536 neurons
     assert not (tmp_path / "m").exists()  # nothing written
 
 
@@ -96,6 +100,8 @@ def test_quick_train_writes_a_loadable_model(trained):
     assert cfg["text"]["compute_type"] == "int8"
     # fusion trains on the Whisper-encoder branch when its heads exist (the default's choice)
     assert cfg["fusion"]["audio_branch"] == "whisper" and (out / "whisper_audio.safetensors").is_file()
+    # the voice encoder's feed-forward blocks stay whole unless --ffn-keep asks for a cut
+    assert json.loads((out / "whisper_audio.json").read_text())["ffn_keep"] == {}
     assert set(report.fusion["methods"]) == {"early", "late", "hybrid"}
     assert report.fusion["chosen"] == cfg["fusion"]["method"]
     # quick runs keep no cross-validation fold heads, so fusion hears only the actors the heads held out,
