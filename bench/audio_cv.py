@@ -102,14 +102,14 @@ def report(
 
 
 def whisper_cv(args: argparse.Namespace, t0: float) -> None:
-    from emotag.models.whisper_audio import DEFAULT_LAYERS
+    from emotag.models.whisper_audio import DEFAULT_LAYERS, WhisperEncoder
+    from emotag.training.audio import degraded_waves
     from emotag.training.audiodata import read_ravdess, speaker_folds
     from emotag.training.whisper_audio import (
         FFN_KEEP_MEASURED,
         N_AUG,
         cross_validate,
         encode_clips,
-        encode_degraded,
         fit_encoder_cuts,
     )
 
@@ -117,19 +117,19 @@ def whisper_cv(args: argparse.Namespace, t0: float) -> None:
     folds = speaker_folds(clips, k=6, seed=args.seed)
     say = print if not args.json else (lambda *a: print(*a, file=sys.stderr, flush=True))
     per_fold = None
-    if args.cut_per_fold:
-        from emotag.models.whisper_audio import WhisperEncoder
-        from emotag.training.audio import degraded_waves
+    worse = None if args.no_degraded else degraded_waves(clips, args.seed)  # degraded once, encoded per cut
 
+    def degraded_states(cuts: Any) -> Any:
+        return None if worse is None else WhisperEncoder(cuts=cuts).pooled(worse)
+
+    if args.cut_per_fold:
         keep = args.ffn_keep or FFN_KEEP_MEASURED
-        worse = None if args.no_degraded else degraded_waves(clips, args.seed)  # degraded once
 
         def per_fold(f: int) -> tuple[Any, Any]:
             held = set(folds[f]) | set(folds[(f + 1) % len(folds)])
             cuts, errors = fit_encoder_cuts([c for c in clips if c.speaker not in held], args.seed, keep=keep)
             say(f"{time.monotonic() - t0:.0f} s: fold {f}: cuts fitted (errors {errors}), encoding")
-            fe = encode_clips(clips, N_AUG, args.seed, cuts=cuts)
-            return fe, (None if worse is None else WhisperEncoder(cuts=cuts).pooled(worse))
+            return encode_clips(clips, N_AUG, args.seed, cuts=cuts), degraded_states(cuts)
 
         feats, degraded = None, None
         say(f"{len(folds)} folds, each encoding {len(clips)} clips (+{N_AUG} copies) with its own cuts")
@@ -139,10 +139,9 @@ def whisper_cv(args: argparse.Namespace, t0: float) -> None:
         if cuts:
             say(f"feed-forward blocks cut to {args.ffn_keep} neurons (errors {errors})")
         feats = encode_clips(clips, N_AUG, args.seed, cuts=cuts)
-        degraded = None
-        if not args.no_degraded:
-            say(f"{time.monotonic() - t0:.0f} s: degrading and encoding the copies")
-            degraded = encode_degraded(clips, args.seed, cuts=cuts)
+        if worse is not None:
+            say(f"{time.monotonic() - t0:.0f} s: encoding the degraded copies")
+        degraded = degraded_states(cuts)
     rep = cross_validate(feats, clips, folds, args.seed, degraded=degraded, per_fold=per_fold)
     keys = ("ua_alone", "ua_per_speaker", "ua_corpus")
     keys += ("degraded_ua_alone", "degraded_ua_per_speaker", "degraded_ua_corpus")

@@ -160,21 +160,23 @@ def _cut_variables(
 ) -> tuple[Variable, ...]:
     """``variables`` with each cut layer's four feed-forward tensors replaced (see
     :func:`keep_encoder_layers`)."""
+    from emotag.models.ffn_cut import tensor_names
+
     float16 = 4  # CTranslate2's dtype code
     replaced: dict[str, npt.NDArray[np.float16]] = {}
     by_name = {v.name: v for v in variables}
     for cut in cuts:
-        p = f"encoder/layer_{cut.layer}/ffn/"
-        up, up_bias = by_name.get(p + "linear_0/weight"), by_name.get(p + "linear_0/bias")
+        n_w1, n_b1, n_w2, n_b2 = tensor_names(cut.layer)
+        up, up_bias = by_name.get(n_w1), by_name.get(n_b1)
         if up is None or up_bias is None or up.dtype != float16 or up_bias.dtype != float16:
             raise ModelError(f"{source}: no float16 feed-forward block in encoder layer {cut.layer} to cut")
         if int(cut.keep.max()) >= up.dims[0] or cut.weight.shape[0] != up.dims[1]:
             raise ModelError(f"{source}: the encoder cut of layer {cut.layer} does not fit the file's shapes")
         w1 = np.frombuffer(up.data, np.float16).reshape(up.dims)
-        replaced[p + "linear_0/weight"] = w1[cut.keep]
-        replaced[p + "linear_0/bias"] = np.frombuffer(up_bias.data, np.float16)[cut.keep]
-        replaced[p + "linear_1/weight"] = cut.weight.astype(np.float16)
-        replaced[p + "linear_1/bias"] = cut.bias.astype(np.float16)
+        replaced[n_w1] = w1[cut.keep]
+        replaced[n_b1] = np.frombuffer(up_bias.data, np.float16)[cut.keep]
+        replaced[n_w2] = cut.weight.astype(np.float16)
+        replaced[n_b2] = cut.bias.astype(np.float16)
     return tuple(
         Variable(
             v.name, tuple(replaced[v.name].shape), float16, np.ascontiguousarray(replaced[v.name]).tobytes()

@@ -67,7 +67,8 @@ class FfnCut:
             )
 
 
-def _names(layer: int) -> tuple[str, str, str, str]:
+def tensor_names(layer: int) -> tuple[str, str, str, str]:
+    """Model-file names of ``layer``'s feed-forward tensors: up weight, up bias, down weight, down bias."""
     p = f"encoder/layer_{layer}/ffn/"
     return p + "linear_0/weight", p + "linear_0/bias", p + "linear_1/weight", p + "linear_1/bias"
 
@@ -88,7 +89,7 @@ def fit_cut(
     import torch
     import torch.nn.functional as F
 
-    n_w1, n_b1, n_w2, n_b2 = _names(layer)
+    n_w1, n_b1, n_w2, n_b2 = tensor_names(layer)
     w1, b1, w2 = weights[n_w1], weights[n_b1], weights[n_w2].float()
     if not 0 < keep <= w1.shape[0]:
         raise ModelError(f"encoder cut: cannot keep {keep} of the {w1.shape[0]} neurons of layer {layer}")
@@ -136,7 +137,7 @@ def apply_cuts(weights: Mapping[str, torch.Tensor], cuts: Sequence[FfnCut]) -> d
 
     out = dict(weights)
     for cut in cuts:
-        n_w1, n_b1, n_w2, n_b2 = _names(cut.layer)
+        n_w1, n_b1, n_w2, n_b2 = tensor_names(cut.layer)
         if n_w1 not in out:
             raise ModelError(f"encoder cut of layer {cut.layer}: the encoder has no such layer")
         idx = torch.from_numpy(cut.keep)

@@ -99,14 +99,15 @@ def fit_encoder_cuts(
     The cuts are fitted on the bfloat16 torch encoder whichever backend will serve them (CTranslate2 takes
     the same narrowed tensors).
     """
-    from emotag.models.ffn_cut import fit_cuts
+    from emotag.models.ffn_cut import fit_cuts, tensor_names
     from emotag.models.whisper_audio import DEFAULT_LAYERS, WhisperEncoder
     from emotag.models.whisper_torch import load_packaged
 
+    if keep is None or not clips:  # the default: no torch encoder to load
+        return (), []
     layers = layers or DEFAULT_LAYERS
     encoder = load_packaged(layers)
-    width = int(encoder.weights["encoder/layer_0/ffn/linear_0/weight"].shape[0])
-    if keep is None or keep >= width or not clips:
+    if keep >= int(encoder.weights[tensor_names(0)[0]].shape[0]):
         return (), []
     front = WhisperEncoder(layers=layers, threads=1, backend="torch-bf16")
     rows = np.random.default_rng([seed, 31]).choice(len(clips), min(n_clips, len(clips)), replace=False)
@@ -137,17 +138,6 @@ def encode_clips(
         if (i + 1) % 200 == 0:
             _say(progress, f"whisper-audio: encoded {i + 1}/{len(clips)} clips ({time.time() - t0:.0f} s)")
     return out
-
-
-def encode_degraded(
-    clips: Sequence[Clip], seed: int, layers: int | None = None, cuts: Sequence[FfnCut] = ()
-) -> npt.NDArray[np.float32]:
-    """``(N, 1536)`` pooled states of each clip's degraded copy (phone band, reverberation, noise, mp3/opus:
-    :func:`emotag.training.audio.degraded_waves`, the copy the CNN's cross-validation scores too)."""
-    from emotag.models.whisper_audio import DEFAULT_LAYERS, WhisperEncoder
-    from emotag.training.audio import degraded_waves
-
-    return WhisperEncoder(layers=layers or DEFAULT_LAYERS, cuts=cuts).pooled(degraded_waves(clips, seed))
 
 
 def _speaker_stats(
@@ -299,7 +289,8 @@ def cross_validate(
 
     ``keep``: if given, each fold's branch (heads that never saw that fold's test speakers) is appended,
     for :func:`save_folds` (fusion trains on their held-out outputs). ``degraded``: ``(N, 1536)`` pooled
-    states of each clip's degraded copy (:func:`encode_degraded`): each fold is also scored on its test
+    states of each clip's degraded copy (:func:`emotag.training.audio.degraded_waves`, the copy the CNN's
+    cross-validation scores too): each fold is also scored on its test
     speakers' degraded copies (statistics of the degraded clips). ``per_fold``: called with each fold's
     number, returns that fold's ``(feats, degraded)`` in place of the arguments (states of an encoder
     calibrated without the fold's validation and test speakers, :func:`fit_encoder_cuts`).
