@@ -33,7 +33,7 @@ from typing import Any
 import click
 
 from emotag import __version__
-from emotag.cli_errors import CliFailure, debug_enabled
+from emotag.cli_errors import CliFailure, debug_enabled, guarded, make_output_dir
 from emotag.errors import EmotagError
 
 EXIT_INTERNAL = 1
@@ -152,7 +152,8 @@ def _export_decorator() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     "output",
     type=str,
     default=None,
-    help="Directory for the outputs (default: beside each media file), or '-' for JSON on stdout.",
+    help="Directory for the outputs, created if missing (default: beside each media file), or '-' for JSON "
+    "on stdout.",
 )
 @click.option("--subs", type=click.Path(path_type=Path), help="Subtitle file to use (SRT, WebVTT, ASS/SSA).")
 @click.option("--subs-stream", type=int, help="Embedded subtitle stream to use (0 = first subtitle stream).")
@@ -244,6 +245,9 @@ def tag_command(
         formats = ["srt", "json"]
     if not to_stdout:
         _refuse_shared_targets(media, formats, out_dir)
+        if out_dir is not None:
+            with guarded():
+                make_output_dir(out_dir)
     opts = TagOptions(
         subs=None if subs is None else str(subs),
         subs_stream=subs_stream,

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
 
-from emotag.errors import EmotagError
+from emotag.errors import EmotagError, OutputError
 
 
 class CliFailure(click.ClickException):
@@ -44,3 +45,20 @@ def guarded() -> Iterator[None]:
         if debug_enabled():
             raise
         raise CliFailure(str(exc), exc.exit_code) from exc
+
+
+def make_output_dir(directory: Path) -> None:
+    """Create ``-o DIR`` (and its parents) when it does not exist yet, as ``emotag tag *.mov -o tagged/``
+    promises; an existing directory is left as it is.
+
+    Raises:
+        OutputError: ``directory`` is an existing file, or it cannot be created (read-only parent, ...).
+    """
+    if directory.is_dir():
+        return
+    if directory.exists():
+        raise OutputError(str(directory), "it is a file, not a directory", "pass a directory with -o DIR")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(str(directory), f"cannot create the directory: {exc.strerror or exc}") from exc

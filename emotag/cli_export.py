@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from emotag.cli_errors import guarded
+from emotag.cli_errors import guarded, make_output_dir
 from emotag.errors import EmotagError, UnknownExporterError
 
 __all__ = ["export_options", "options_from_cli", "register", "selection_options"]
@@ -268,7 +268,8 @@ def options_from_cli(**kwargs: Any) -> tuple[Any, list[str]]:
     type=str,
     default=None,
     metavar="PATH|DIR",
-    help="Output file (one format), directory, or '-' for stdout (one format). Default: beside TRACK.json.",
+    help="Output file (one format), directory (created if missing; end a new one with '/'), or '-' for "
+    "stdout (one format). Default: beside TRACK.json.",
 )
 @click.option("-f", "--force", is_flag=True, help="Overwrite existing outputs.")
 @selection_options
@@ -302,10 +303,8 @@ def export_command(track_file: Path, to: list[str], output: str | None, force: b
         else:
             if not to:
                 raise click.UsageError("pass --to FORMAT[,FORMAT] (see `emotag formats`)")
-            if out is not None and not out.is_dir():
-                from emotag.errors import OutputError
-
-                raise OutputError(str(out), "directory does not exist")
+            if out is not None:
+                make_output_dir(out)
             targets = [(exporters.output_path(track_file, fmt, out), fmt) for fmt in to]
         written = exporters.export_many(track, targets, options, force=force, inputs=[track_file])
     for path in written:

@@ -70,6 +70,34 @@ def test_output_dir_and_export_formats(runner: CliRunner, talk: Path, tmp_path: 
     assert result.stderr == ""
 
 
+def test_missing_output_dir_is_created(runner: CliRunner, talk: Path, tmp_path: Path) -> None:
+    """`emotag tag *.mov -o tagged/` (the help's own example) makes the folder, parents included."""
+    out = tmp_path / "tagged" / "day1"
+    result = runner.invoke(cli, ["-q", "tag", str(talk), "-o", f"{out}/", "--export", "srt,audacity"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["talk.emotag.audacity.txt", "talk.emotag.srt"]
+
+
+def test_output_dir_that_is_a_file_or_cannot_be_made(runner: CliRunner, talk: Path, tmp_path: Path) -> None:
+    (tmp_path / "taken").write_text("x", encoding="utf-8")
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        for target, needle in (
+            (tmp_path / "taken", "it is a file, not a directory"),
+            (locked / "new", "cannot create the directory"),
+        ):
+            result = runner.invoke(cli, ["tag", str(talk), "-o", str(target)])
+            if needle.startswith("cannot") and (locked / "new").exists():  # running as a user who may write
+                continue
+            assert result.exit_code == 5, result.output
+            lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+            assert len(lines) == 1 and needle in lines[0] and str(target) in lines[0], result.stderr
+    finally:
+        locked.chmod(0o700)
+    assert not list(talk.parent.glob("*.emotag.*"))
+
+
 def test_json_to_stdout(runner: CliRunner, talk: Path) -> None:
     before = _listing(talk.parent)
     result = runner.invoke(cli, ["-q", "tag", str(talk), "-o", "-"])

@@ -328,6 +328,19 @@ def test_cli_export_output_file_and_dir(cli: click.Group, track_file: Path, tmp_
     assert result.exit_code == 0 and result.output.startswith("1.000000\t3.500000\tjoy 0.82: Hello, world!")
 
 
+def test_cli_export_makes_a_missing_output_dir(cli: click.Group, track_file: Path, tmp_path: Path) -> None:
+    """`-o markers/` (a new folder: several formats, or one name ending in a slash) is created."""
+    runner = CliRunner()
+    out = tmp_path / "markers" / "reel1"
+    result = runner.invoke(cli, ["export", str(track_file), "--to", "avid", "--fps", "25", "-o", f"{out}/"])
+    assert result.exit_code == 0, result.output
+    assert _listing(out) == ["talk.emotag.avid.txt"]
+    (tmp_path / "taken").write_text("x", encoding="utf-8")
+    taken = f"{tmp_path / 'taken'}/"
+    result = runner.invoke(cli, ["export", str(track_file), "--to", "srt,otio", "-o", taken])
+    assert result.exit_code == 5 and "it is a file, not a directory" in result.output, result.output
+
+
 def test_cli_export_never_writes_over_the_track_it_reads(cli: click.Group, track_file: Path) -> None:
     """`--to json --force` beside the track would be the track itself (re-thresholded, filtered): refused,
     also through a link, and the track is untouched."""
