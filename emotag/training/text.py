@@ -118,6 +118,20 @@ runs on a borrowed H200): val 0.576-0.590, MELD dev 0.502-0.531, EmoryNLP 0.404-
 and without the cross-attention, two layers, lr 8e-5), under MiniLM alone; mixed with the shipped branch's
 log-probabilities at a weight chosen on val, the held-out dialogues chose 0-0.2 and MELD dev stayed at or
 under 0.570 (0.564-0.570). Not adopted: once fine-tuned, the decoder adds nothing MiniLM does not read.
+
+Whole stretches of dialogue read in one pass (2026-11-27, this CPU, ``runs/s21/win_text.py``): the
+neighbours' cost above comes from reading each cue with its own copy of them; reading ``[CLS] line1 [SEP]
+line2 [SEP] ...`` once and pooling each line from its own tokens costs about what reading the lines alone
+costs. Trained the
+shipped way otherwise (rank-16 adapters on all six layers, 4 epochs, GoEmotions share 0.5 as one-line
+windows), every line of a window scored, dialogues cut into windows of 1-10 lines drawn at random each
+epoch (31 min): held-out MELD-train dialogues 0.610 read in windows of 8 (epochs 1-4: 0.556 / 0.592 / 0.604
+/ 0.610; windows of 4 / 6 / 12: 0.614 / 0.608 / 0.607; each line alone 0.568), MELD dev 0.547 (windows of 8),
+0.555 (overlapping windows, each line scored with two or more lines on either side), 0.496 (alone);
+EmoryNLP 0.448 / 0.438 / 0.408; GoEmotions 0.700. Against the shipped recipe's 0.625 / 0.571 / 0.426 /
+0.688 the lines of MELD read worse in shared windows (the model cannot tell its line from the others but by
+the separators; the neighbours above rode in segment B, apart), EmoryNLP and GoEmotions a little better.
+Not adopted.
 The report returned by :func:`train_text` and the model card hold the shipped branch's own figures.
 """
 
