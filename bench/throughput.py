@@ -10,7 +10,9 @@ it less than cues that are speech from end to end. Prints one line per measureme
 
 Measured: model load time, cues/s over all batches after one warm-up batch, and the split between the text
 branch, the audio branch and fusion (``--profile``), plus peak RSS from ``resource.getrusage`` (the whole
-process: Python, torch, both branches, the cues themselves). Target: >= 100 cues/s on 2 CPU cores.
+process: Python, torch, both branches, the cues themselves), and how fast the host itself ran a fixed
+workload just before and just after (:func:`host_reference`), so that two runs can be told apart by host
+as well as by model. Target: >= 100 cues/s on 2 CPU cores.
 
 Usage: ``python bench/throughput.py [--n 512] [--batch 64] [--fill pad|speech] [--model DIR]
 [--audio-model whisper] [--modality both] [--profile]``
@@ -110,6 +112,42 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kilobytes
 
 
+def host_reference(seconds: float = 0.4) -> dict[str, float]:
+    """How fast this host runs a fixed workload right now, on one thread: the voice encoder's commonest
+    product shape (256 frames x 384 -> 1536, bfloat16 where the CPU has AMX and float32 otherwise, as the
+    encoder runs) in GFLOP/s, and a float32 read-modify-write over 64 MB in GB/s.
+
+    Why: on a shared host the same work ran at 18.5-20.4 CPU-ms per cue in one hour and 10.7-11.4 in another
+    (2026-11-27/28, the shipped model, `--fill speech`); cues/s alone cannot say whether a model or the host
+    changed. Printed before and after the timed run (the load average sees this machine only, not the
+    neighbours on its cores).
+    """
+    import torch
+
+    from emotag.models.whisper_torch import fast_backend
+
+    dtype = torch.bfloat16 if fast_backend() == "torch-bf16" else torch.float32
+    a, b = torch.randn(256, 384).to(dtype), torch.randn(384, 1536).to(dtype)
+    big = torch.ones(16 * 1024 * 1024)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.mm(a, b)
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            torch.mm(a, b)
+            n += 1
+        gflops = 2 * 256 * 384 * 1536 * n / (time.perf_counter() - t0) / 1e9
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            big.mul_(1.0)
+            n += 1
+        gbs = 2 * big.numel() * 4 * n / (time.perf_counter() - t0) / 1e9
+    finally:
+        torch.set_num_threads(threads)
+    return {"matmul_gflops": round(gflops, 1), "stream_gb_s": round(gbs, 1), "dtype": str(dtype)[6:]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=512, help="number of cues")
@@ -139,6 +177,7 @@ def main() -> None:
     model = load_model(args.model, fusion=args.fusion, modality=args.modality, audio_model=args.audio_model)
     load_s = time.perf_counter() - t0
     model.predict(cues[: args.batch])  # warm-up (first-call allocations, lazy imports)
+    ref_before = host_reference()
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     for i in range(0, len(cues), args.batch):
@@ -146,6 +185,7 @@ def main() -> None:
     total = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    ref_after = host_reference()
     load1 = os.getloadavg()[0]
     res = {
         "cues": len(cues),
@@ -165,6 +205,8 @@ def main() -> None:
         "cues_per_cpu_s": round(len(cues) / max(cpu, 1e-9), 1),
         "load_avg_1min": round(load1, 2),
         "rss_after_building_cues_mb": round(rss_cues, 1),
+        "host_reference_before": ref_before,
+        "host_reference_after": ref_after,
     }
     print(
         f"{res['cues_per_s']} cues/s ({len(cues)} {args.fill} cues of {args.seconds:g} s, "
@@ -172,6 +214,11 @@ def main() -> None:
         f"{args.threads} threads, {args.modality}); load {load_s:.1f} s; peak RSS {res['peak_rss_mb']} MB; "
         f"{res['cpu_ms_per_cue']} CPU-ms/cue ({res['cues_per_cpu_s']} cues per CPU-second); "
         f"load average {res['load_avg_1min']}"
+    )
+    print(
+        f"host reference, one thread, before / after: {ref_before['dtype']} products "
+        f"{ref_before['matmul_gflops']} / {ref_after['matmul_gflops']} GFLOP/s, float32 stream "
+        f"{ref_before['stream_gb_s']} / {ref_after['stream_gb_s']} GB/s"
     )
     if args.profile and hasattr(model, "branch_inputs"):
         from emotag.models.multimodal import MultimodalModel
