@@ -132,7 +132,10 @@ EmoryNLP 0.448 / 0.438 / 0.408; GoEmotions 0.700. Against the shipped recipe's 0
 0.688 the lines of MELD read worse in shared windows, EmoryNLP and GoEmotions a little better. Marking the
 lines apart with alternating token types (every second line and its separator type 1; the neighbours above
 rode in segment B, apart from the cue) changed nothing that decides: val 0.605, MELD dev 0.553 / 0.559 /
-0.485, EmoryNLP 0.445 / 0.438 / 0.409, GoEmotions 0.701. Not adopted.
+0.485, EmoryNLP 0.445 / 0.438 / 0.409, GoEmotions 0.701. Nor do they add to the shipped branch: its
+log-probabilities (each cue alone, int8) mixed with the window model's (windows of 8) at weights 0.2 / 0.3 /
+0.5 read val 0.622 / 0.622 / 0.613 against 0.620 alone, MELD dev 0.567 / 0.567 / 0.561 against 0.570
+(``runs/s21/ens.py``). Not adopted.
 The report returned by :func:`train_text` and the model card hold the shipped branch's own figures.
 """
 
