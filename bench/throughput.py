@@ -112,7 +112,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: kilobytes
 
 
-def host_reference(seconds: float = 0.4) -> dict[str, float]:
+def host_reference(seconds: float = 0.4) -> dict[str, float | str]:
     """How fast this host runs a fixed workload right now, on one thread: the voice encoder's commonest
     product shape (256 frames x 384 -> 1536, bfloat16 where the CPU has AMX and float32 otherwise, as the
     encoder runs) in GFLOP/s, and a float32 read-modify-write over 64 MB in GB/s.
