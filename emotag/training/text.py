@@ -136,6 +136,13 @@ rode in segment B, apart from the cue) changed nothing that decides: val 0.605, 
 log-probabilities (each cue alone, int8) mixed with the window model's (windows of 8) at weights 0.2 / 0.3 /
 0.5 read val 0.622 / 0.622 / 0.613 against 0.620 alone, MELD dev 0.567 / 0.567 / 0.561 against 0.570
 (``runs/s21/ens.py``). Not adopted.
+
+The training mixture's label shares differ from dialogue's (joy 0.31 against MELD train's 0.17, neutral 0.37
+against 0.47): the shipped branch's probabilities reweighted by the ratio of MELD train's shares to the
+mixture's (label-shift correction, Saerens et al. 2002; nothing fitted on any held-out set), in full / half
+strength: val 0.621 / 0.621 (0.620 as shipped), MELD dev 0.570 / 0.574 (0.570), EmoryNLP 0.406 / 0.411
+(0.424); towards MELD + EmoryNLP train's shares: 0.622 / 0.621, 0.572 / 0.570, 0.427 / 0.428
+(``runs/s21/prior.py``). The temperature-scaled branch already reads dialogue's shares; not adopted.
 The report returned by :func:`train_text` and the model card hold the shipped branch's own figures.
 """
 
