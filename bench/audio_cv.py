@@ -143,7 +143,7 @@ def whisper_cv(args: argparse.Namespace, t0: float) -> None:
             say(f"{time.monotonic() - t0:.0f} s: encoding the degraded copies")
         degraded = degraded_states(cuts)
     rep = cross_validate(feats, clips, folds, args.seed, degraded=degraded, per_fold=per_fold)
-    keys = ("ua_alone", "ua_per_speaker", "ua_corpus")
+    keys: tuple[str, ...] = ("ua_alone", "ua_per_speaker", "ua_corpus")
     keys += ("degraded_ua_alone", "degraded_ua_per_speaker", "degraded_ua_corpus")
     keys += ("ece_alone", "ece_per_speaker", "ece_corpus")
     title = (

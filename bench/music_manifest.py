@@ -134,7 +134,9 @@ def percussion(seed: int, sec: float) -> np.ndarray:
         if k % 4 == 0:
             y = np.sin(2 * np.pi * np.cumsum(90 + 60 * np.exp(-20 * t)) / SR) * np.exp(-12 * t)
         elif k % 8 == 6:
-            y = sum(np.roll(r.normal(0, 0.4, t.size) * np.exp(-40 * t), int(j * 0.01 * SR)) for j in range(3))
+            env = np.exp(-40 * t)
+            bursts = [np.roll(r.normal(0, 0.4, t.size) * env, int(j * 0.01 * SR)) for j in range(3)]
+            y = np.sum(bursts, 0)
         else:
             n = r.normal(0, 0.2, t.size)
             y = np.diff(n, prepend=0.0) * np.exp(-60 * t)
@@ -159,7 +161,8 @@ KINDS: dict[str, Callable[[int, float], np.ndarray]] = {
 
 def _at_level(x: np.ndarray, db: float) -> np.ndarray:
     """``x`` scaled to an RMS of ``db`` dBFS."""
-    return (x / (np.sqrt(np.mean(x**2)) + 1e-9) * 10 ** (db / 20)).astype(np.float32)
+    out: np.ndarray = (x / (np.sqrt(np.mean(x**2)) + 1e-9) * 10 ** (db / 20)).astype(np.float32)
+    return out
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """Export a tagged track to every format and read each file back with a reader emotag did not write.
 
-Usage: ``python bench/read_back.py TRACK.emotag.json [--out DIR] [--start-tc 01:00:00:00]``.
+Usage: ``python bench/read_back.py TRACK.emotag.json [--start-tc 01:00:00:00]`` (rendered in memory).
 For each format prints the independent reader, how many items it read, and the first item's time and
 name, so an editor can see at a glance that every file parses and lands where the cue starts.
 Readers: srt (``srt``), webvtt-py, pysubs2 (ASS), json/jsonl (stdlib), csv (stdlib), OpenTimelineIO's
@@ -57,7 +57,7 @@ def _readers(track_fps: float) -> dict[str, tuple[str, Callable[[str], list[tupl
             h, m, sec = stamp.split(":")
             return int(h) * 3600 + int(m) * 60 + float(sec)
 
-        return [(seconds(c.start), c.text) for c in webvtt.from_buffer(io.StringIO(text))]
+        return [(seconds(c.start), c.text) for c in webvtt.from_buffer(io.StringIO(text)).captions]
 
     def ass(text: str) -> list[tuple[float, str]]:
         return [(e.start / 1000, f"{e.style}: {e.plaintext}") for e in pysubs2.SSAFile.from_string(text)]

@@ -136,7 +136,8 @@ def out_of_fold(args: argparse.Namespace) -> None:
         return ProsodyStats(pooled[idx].mean(0), pooled[idx].std(0), len(idx))
 
     def pred(idx: np.ndarray, st: ProsodyStats | None, s: str) -> np.ndarray:
-        return head_of[s].head_outputs(pooled[idx], st)[0].argmax(1)
+        out: np.ndarray = head_of[s].head_outputs(pooled[idx], st)[0].argmax(1)
+        return out
 
     print(f"out of fold: {len(speakers)} actors, {len(y)} clips (fold heads of {args.folds})")
     alone = np.mean([ua(y[rows[s]], pred(rows[s], None, s)) for s in speakers])

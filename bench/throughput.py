@@ -63,7 +63,8 @@ def _fill(waves: list[np.ndarray], first: int, seconds: float) -> np.ndarray:
     """``seconds`` of speech: the clips from ``first`` on, each without its silence, back to back."""
     from emotag.audiofeatures import trim_silence
 
-    n, parts, i = int(seconds * SR), [], first
+    n, i = int(seconds * SR), first
+    parts: list[np.ndarray] = []
     while sum(p.shape[0] for p in parts) < n:
         parts.append(trim_silence(waves[i % len(waves)]))
         i += 1
