@@ -148,11 +148,12 @@ rank-16 adapters on all six layers, 4 epochs, 3 previous [SEP] 2 next lines, as 
 read them): held-out dialogues 0.590 / 0.598 / 0.622 / 0.616 after epochs 1-4 (epoch 3 chosen), MELD dev
 0.582, EmoryNLP 0.438, GoEmotions 0.699 (shipped: 0.625 / 0.571 / 0.426 / 0.688); read without its neighbours,
 0.465 on MELD dev. A second seed (1; its own held-out dialogues, so its val is not comparable): val 0.575 /
-0.592 / 0.614 / 0.603 (epoch 3), MELD dev 0.568, EmoryNLP 0.438: the two seeds' mean, 0.575, is about 0.005 over
-the cue alone. The text step took 44-47 min instead of 23, and inference 8.1-8.9 CPU-ms per line instead of
-1.9-2.1 (``runs/s22/ctx_speed.py``, MELD dev in batches of 64, CTranslate2 int8, three interleaved rounds),
-about 6 ms more per cue, a third of the whole model's budget at the speed target. The held-out dialogues do
-not prefer it and MELD dev gains 0.011 on seed 0 and loses 0.003 on seed 1, short of 0.60; not adopted.
+0.592 / 0.614 / 0.603 (epoch 3), MELD dev 0.568, EmoryNLP 0.438: the two seeds' mean, 0.575, is about 0.005
+over the cue alone. The text step took 44-47 min instead of 23, and inference 8.1-8.9 CPU-ms per line
+instead of 1.9-2.1 (``runs/s22/ctx_speed.py``, MELD dev in batches of 64, CTranslate2 int8, three interleaved
+rounds), about 6 ms more per cue, a third of the whole model's budget at the speed target. The held-out
+dialogues do not prefer it and MELD dev gains 0.011 on seed 0 and loses 0.003 on seed 1, short of 0.60; not
+adopted.
 The report returned by :func:`train_text` and the model card hold the shipped branch's own figures.
 """
 
