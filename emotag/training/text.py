@@ -143,6 +143,7 @@ mixture's (label-shift correction, Saerens et al. 2002; nothing fitted on any he
 strength: val 0.621 / 0.621 (0.620 as shipped), MELD dev 0.570 / 0.574 (0.570), EmoryNLP 0.406 / 0.411
 (0.424); towards MELD + EmoryNLP train's shares: 0.622 / 0.621, 0.572 / 0.570, 0.427 / 0.428
 (``runs/s21/prior.py``). The temperature-scaled branch already reads dialogue's shares; not adopted.
+
 The shipped recipe with the neighbours as segment B (2026-11-28, this CPU, seed 0, ``runs/s22/ctx_lora.py``:
 rank-16 adapters on all six layers, 4 epochs, 3 previous [SEP] 2 next lines, as the full-depth GPU runs above
 read them): held-out dialogues 0.590 / 0.598 / 0.622 / 0.616 after epochs 1-4 (epoch 3 chosen), MELD dev
@@ -154,6 +155,7 @@ instead of 1.9-2.1 (``runs/s22/ctx_speed.py``, MELD dev in batches of 64, CTrans
 rounds), about 6 ms more per cue, a third of the whole model's budget at the speed target. The held-out
 dialogues do not prefer it and MELD dev gains 0.011 on seed 0 and loses 0.003 on seed 1, short of 0.60; not
 adopted.
+
 The report returned by :func:`train_text` and the model card hold the shipped branch's own figures.
 """
 
